@@ -6,6 +6,12 @@ disagree about, say, which ports a flow has.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import re
+import urllib.parse
+from typing import Final
+
 from flowscope.proto.flow import flow_pb2
 
 
@@ -40,3 +46,58 @@ def node_cluster_and_name(node_name: str) -> tuple[str, str]:
     if not sep:
         return "default", node_name
     return cluster, name
+
+
+@functools.lru_cache(maxsize=65536)
+def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in one of a Flow's IP fields; None when empty or not an address.
+
+    An IPv4-mapped IPv6 address (::ffff:a.b.c.d) reads as the IPv4 address it
+    carries: the store keeps every address as IPv6 with IPv4 mapped, and the
+    in-memory filters must see the same address the store does. Cached because
+    flows repeat the same few addresses.
+    """
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+# TCPFlags field number n is bit n-1 of the mask (FIN=1, SYN=2, RST=4, ...).
+TCP_FLAG_BITS: Final[tuple[tuple[str, int], ...]] = tuple(
+    (field.name, 1 << (field.number - 1)) for field in flow_pb2.TCPFlags.DESCRIPTOR.fields
+)
+
+
+def tcp_flag_mask(flags: flow_pb2.TCPFlags) -> int:
+    """The flags set in a TCPFlags message as a bitmask (see TCP_FLAG_BITS)."""
+    mask = 0
+    for name, bit in TCP_FLAG_BITS:
+        if getattr(flags, name):
+            mask |= bit
+    return mask
+
+
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_BAD_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+@functools.lru_cache(maxsize=4096)
+def http_path(url: str) -> str | None:
+    """The percent-decoded path of an HTTP request URL ("/v1/x" of "http://h/v1/x?q").
+
+    None when the URL is empty, neither absolute nor an absolute path, or does
+    not parse (bad host, broken percent escape): such a URL has no path to match.
+    """
+    if not (url.startswith("/") or _URL_SCHEME.match(url)):
+        return None
+    try:
+        path = urllib.parse.urlsplit(url).path
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return None
+    if _BAD_PERCENT_ESCAPE.search(path):
+        return None
+    return urllib.parse.unquote(path)

@@ -2,7 +2,8 @@
 
 A value is "[namespace/]name-prefix": "ns/web" matches names starting with
 "web" in namespace ns, "ns/" the whole namespace, "web" the namespace
-"default", and "/web" names starting with "web" in any namespace. Pods are
+"default", "/web" names starting with "web" in any namespace, and "/" any
+endpoint with a namespace or name (what --all-namespaces asks for). Pods are
 the endpoint's namespace and pod_name; services the flow's source_service or
 destination_service. An end with neither namespace nor name never matches.
 """
@@ -55,8 +56,6 @@ def parse(field: str, text: str) -> tuple[str | None, str]:
         return DEFAULT_NAMESPACE, text
     if "/" in prefix:
         raise FilterError(field, text, "more than one '/'; expected [namespace/]name-prefix")
-    if not namespace and not prefix:
-        raise FilterError(field, text, "expected a namespace, a name prefix or both")
     return namespace or None, prefix
 
 

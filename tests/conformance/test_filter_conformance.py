@@ -102,6 +102,14 @@ CASES: list[tuple[str, Filters, Filters, set[str]]] = [
     ("source_pod /name is in any namespace", [{"source_pod": ["/coredns"]}], [], {"dns-response"}),
     ("destination_pod prefix", [{"destination_pod": ["data/db-"]}], [], DB_FLOWS),
     (
+        "source_pod / is any endpoint with a namespace or name (--all-namespaces)",
+        [{"source_pod": ["/"]}],
+        [],
+        UUIDS
+        - {"capture-arp-no-ip", "drop-ipv6-invalid-source", "drop-world-web", "host-to-web",
+           "igmp", "vrrp"},
+    ),
+    (
         "source_pod and destination_pod in one filter",
         [{"source_pod": ["kube-system/"], "destination_pod": ["default/client"]}],
         [],

@@ -61,7 +61,6 @@ CASES: list[tuple[str, dict[str, Any], str, object, str]] = [
         "not be empty",
     ),
     ("two slashes", {"source_pod": ["a/b/c"]}, "source_pod", "a/b/c", "more than one '/'"),
-    ("lone slash", {"destination_pod": ["/"]}, "destination_pod", "/", "namespace"),
     ("empty service", {"source_service": [""]}, "source_service", "", "empty"),
     ("fqdn space", {"source_fqdn": ["exa mple.com"]}, "source_fqdn", "exa mple.com", "' '"),
     ("fqdn dots", {"destination_fqdn": ["*.."]}, "destination_fqdn", "*..", "trailing dot"),

@@ -34,7 +34,7 @@ Stream = Callable[[Observer, Printer], None]
 def run_flows(args: argparse.Namespace) -> int:
     compiled = compile_flags(args.filter_flags, FLAGS_BY_NAME)
     options = flags.printer_options(args, stdout=sys.stdout)
-    mask = flags.field_mask(args, options.output)
+    mask = flags.field_mask(args, options.output, server=args.input_file is None)
     settings = config.resolve(args)
     allowlist = parse_raw_filters("--allowlist", settings.texts("allowlist"))
     denylist = parse_raw_filters("--denylist", settings.texts("denylist"))

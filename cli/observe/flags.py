@@ -16,7 +16,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from flowscope.cli import config
 from flowscope.cli.observe.filter_flags import FILTER_FLAGS
 from flowscope.cli.observe.filters import NOT_FLAG, FlagEvent
-from flowscope.cli.printers import OUTPUT_FORMATS, PrinterOptions
+from flowscope.cli.printers import DEFAULT_FIELD_MASK, OUTPUT_FORMATS, PrinterOptions
 from flowscope.cli.printers.color import color_enabled
 from flowscope.cli.printers.timefmt import TIME_FORMATS
 from flowscope.common.errors import InputError
@@ -124,6 +124,16 @@ def add_formatting_flags(parser: argparse.ArgumentParser, *, flows: bool) -> Non
             "(default true; --ip-translation=false to turn off)",
         )
         group.add_argument(
+            "--use-default-field-masks",
+            type=_boolean,
+            nargs="?",
+            const=True,
+            default=True,
+            metavar="BOOL",
+            help="ask a server only for the fields compact, dict and table output print "
+            "(default true)",
+        )
+        group.add_argument(
             "--field-mask",
             action="append",
             default=[],
@@ -142,6 +152,12 @@ def add_other_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "-s", "--silent-errors", action="store_true", help="do not print warnings and node errors"
+    )
+    group.add_argument(
+        "-D",
+        "--debug",
+        action="store_true",
+        help="also print informational node status (nodes connected)",
     )
 
 
@@ -172,14 +188,19 @@ def printer_options(args: argparse.Namespace, *, stdout: TextIO) -> PrinterOptio
         policy_names=args.print_policy_names,
         color=color_enabled(getattr(args, "color", "auto"), stdout),
         ip_translation=ip_translation,
+        debug=args.debug,
     )
 
 
-def field_mask(args: argparse.Namespace, output: str) -> FieldMask | None:
-    """The --field-mask paths as a FieldMask on Flow; None without the flag."""
+def field_mask(args: argparse.Namespace, output: str, *, server: bool) -> FieldMask | None:
+    """The Flow fields to ask for: --field-mask, else, from a server, the printers'
+    default mask for compact, dict and table output (--use-default-field-masks, which
+    saves the server work and bandwidth); None for all fields."""
     paths = [path.strip() for value in args.field_mask for path in value.split(",")]
     paths = [path for path in paths if path]
     if not paths:
+        if server and args.use_default_field_masks and output not in JSON_OUTPUTS:
+            return FieldMask(paths=DEFAULT_FIELD_MASK)
         return None
     if output not in JSON_OUTPUTS:
         raise InputError(f"{output} output format is not compatible with custom field mask")

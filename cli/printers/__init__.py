@@ -15,7 +15,7 @@ unless `debug` is set. The table format buffers everything until close().
 
 from __future__ import annotations
 
-from typing import Protocol, TextIO
+from typing import Final, Protocol, TextIO
 
 from flowscope.cli.printers.compact import CompactPrinter
 from flowscope.cli.printers.dict import DictPrinter
@@ -25,7 +25,20 @@ from flowscope.cli.printers.table import TablePrinter
 from flowscope.common.errors import InputError
 from flowscope.proto.observer import observer_pb2
 
-__all__ = ["OUTPUT_FORMATS", "Printer", "PrinterOptions", "make_printer"]
+__all__ = ["DEFAULT_FIELD_MASK", "OUTPUT_FORMATS", "Printer", "PrinterOptions", "make_printer"]
+
+# Every Flow field the compact, dict and table printers read: what a client
+# needs to ask a server for (--use-default-field-masks). A test prints flows
+# masked with it and unmasked, and they must print alike.
+DEFAULT_FIELD_MASK: Final[tuple[str, ...]] = (
+    "time", "verdict", "ethernet", "IP", "l4", "l7", "Type", "node_name", "event_type",
+    "source.identity", "source.namespace", "source.pod_name",
+    "destination.identity", "destination.namespace", "destination.pod_name",
+    "source_service", "destination_service", "source_names", "destination_names",
+    "is_reply", "Summary", "ip_trace_id", "auth_type", "traffic_direction",
+    "policy_match_type", "debug_capture_point", "sock_xlate_point",
+    "egress_allowed_by", "ingress_allowed_by", "egress_denied_by", "ingress_denied_by",
+)
 
 
 class Printer(Protocol):

@@ -21,7 +21,7 @@ import flowscope
 from flowscope.cli.config import SETTINGS
 from flowscope.cli.main import main
 from flowscope.cli.observe import command
-from flowscope.cli.printers import PrinterOptions
+from flowscope.cli.printers import DEFAULT_FIELD_MASK, PrinterOptions
 from flowscope.common import jsonlines
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
@@ -342,3 +342,23 @@ def test_json_output_of_real_printer_reads_back(
     saved.write_text(run(capsys, "observe", "--server", address, "-o", "jsonpb")[1])
     code, out, _ = run(capsys, "observe", "--input-file", str(saved), "-o", "json", "--last", "1")
     assert (code, [json.loads(line)["flow"]["uuid"] for line in out.splitlines()]) == (0, ["u-1"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "mask"),
+    [
+        (["-o", "compact"], list(DEFAULT_FIELD_MASK)),
+        (["-o", "dict", "--use-default-field-masks=false"], []),
+        (["-o", "jsonpb"], []),
+    ],
+)
+def test_default_field_mask_asked_of_a_server(
+    capsys: pytest.CaptureFixture[str],
+    server: tuple[str, RecordingObserver],
+    flags: list[str],
+    mask: list[str],
+) -> None:
+    address, observer = server
+    assert run(capsys, "observe", "--server", address, *flags)[0] == 0
+    [request] = observer.requests
+    assert list(request.field_mask.paths) == mask

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import flowscope
-from flowscope.cli import config, observe
+from flowscope.cli import collector_cmd, config, lab, observe
 from flowscope.common.errors import FlowscopeError
 
 EXAMPLES = """\
@@ -57,6 +57,8 @@ def _version(args: argparse.Namespace) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     observe.register,
+    collector_cmd.register,
+    lab.register,
     config.register,
     _register_version,
 )

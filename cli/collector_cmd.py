@@ -1,0 +1,207 @@
+"""`flowscope collector`: run the node collector (root) until interrupted.
+
+It loads the eBPF datapath, attaches it to the endpoints of the configured sources (the labs on
+this machine, a static endpoints file) and records flows in the node's ring. With --print it
+also writes every ring entry to standard output as Hubble's JSON lines (GetFlowsResponse
+objects), which is handy until a client connects to the node's Observer API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from google.protobuf.message import Message
+
+from flowscope.collector.collector import DEFAULT_IDENTITY_STATE, Collector, Config
+from flowscope.collector.labconfig import LAB_STATE_DIR
+from flowscope.collector.loader import DatapathConfig
+from flowscope.collector.ring import Event, FlowRing
+from flowscope.common.errors import FlowscopeError
+from flowscope.common.jsonlines import dumps
+from flowscope.proto.flow import flow_pb2
+from flowscope.proto.observer import observer_pb2
+
+EXAMPLES = """examples:
+  flowscope collector --print                          # watch the lab's flows as JSON lines
+  flowscope collector --events perf --sweep-interval 2
+  flowscope collector --no-lab --endpoints-file endpoints.yaml
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `collector` command to the CLI."""
+    parser = subparsers.add_parser(
+        "collector",
+        help="run the node collector (eBPF datapath; needs root)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = Config()
+    datapath = DatapathConfig()
+    parser.add_argument(
+        "--node-name",
+        default=defaults.node_name,
+        help="this node's name in flows (default: the host name)",
+    )
+    parser.add_argument(
+        "--lab-state-dir",
+        type=Path,
+        default=LAB_STATE_DIR,
+        help=f"read lab pods as endpoints from here (default {LAB_STATE_DIR})",
+    )
+    parser.add_argument("--no-lab", action="store_true", help="do not use labs as endpoints")
+    parser.add_argument("--endpoints-file", type=Path, help="static endpoints file (YAML)")
+    parser.add_argument(
+        "--identity-state",
+        type=Path,
+        default=DEFAULT_IDENTITY_STATE,
+        help=f"where identities are kept (default {DEFAULT_IDENTITY_STATE})",
+    )
+    parser.add_argument(
+        "--ring-size",
+        type=_positive,
+        default=defaults.ring_capacity,
+        help=f"flows kept in the node's ring (default {defaults.ring_capacity})",
+    )
+    parser.add_argument(
+        "--sweep-interval",
+        type=_seconds,
+        default=defaults.sweep_interval,
+        help="seconds between connection counter records (default 5)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=defaults.idle_timeout,
+        help="seconds after which an idle connection is forgotten (default 60)",
+    )
+    parser.add_argument(
+        "--events",
+        choices=("ring", "perf"),
+        default=datapath.transport,
+        help="kernel to user space transport (default ring)",
+    )
+    parser.add_argument(
+        "--buffer-pages",
+        type=_positive,
+        default=datapath.buffer_pages,
+        help=f"event buffer pages, a power of two (perf: per CPU; default {datapath.buffer_pages})",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=datapath.rate_limit,
+        help="events per second per source address, 0 for none (default 0)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=_positive,
+        default=datapath.rate_burst,
+        help=f"burst of the rate limit (default {datapath.rate_burst})",
+    )
+    parser.add_argument(
+        "--print", action="store_true", help="write ring entries to standard output as JSON lines"
+    )
+    parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    try:
+        datapath = DatapathConfig(
+            transport=args.events,
+            buffer_pages=args.buffer_pages,
+            rate_limit=args.rate_limit,
+            rate_burst=args.rate_burst,
+        )
+    except ValueError as exc:
+        raise FlowscopeError(f"collector: {exc}") from exc
+    return Config(
+        node_name=args.node_name,
+        ring_capacity=args.ring_size,
+        sweep_interval=args.sweep_interval,
+        idle_timeout=args.idle_timeout,
+        lab_state_dir=None if args.no_lab else args.lab_state_dir,
+        endpoints_file=args.endpoints_file,
+        identity_state=args.identity_state,
+        datapath=datapath,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    collector = Collector(config_from(args))
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    collector.start()
+    try:
+        seq = collector.ring.first_seq()
+        while not stop.is_set():
+            if args.print:
+                seq = _print_new(collector.ring, seq, args.node_name)
+            collector.ring.wait(seq, timeout=0.5)
+    finally:
+        collector.stop()
+    stats = collector.stats()
+    print(
+        f"collector stopped: {stats.flows} flows, {stats.lost_transport_full} events lost "
+        f"(buffer full), {stats.lost_rate_limited} rate-limited",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _print_new(ring: FlowRing, seq: int, node_name: str) -> int:
+    entries, lost = ring.read(seq, limit=4096)
+    if lost:
+        _write(
+            observer_pb2.GetFlowsResponse(
+                lost_events=flow_pb2.LostEvent(
+                    source=flow_pb2.HUBBLE_RING_BUFFER, num_events_lost=lost
+                ),
+                node_name=node_name,
+            )
+        )
+    for _, event in entries:
+        _write(_response(event, node_name))
+    sys.stdout.flush()
+    return entries[-1][0] + 1 if entries else seq + lost
+
+
+def _response(event: Event, node_name: str) -> Message:
+    """Flows and lost events as GetFlows sends them, agent events as GetAgentEvents does."""
+    if isinstance(event, flow_pb2.AgentEvent):
+        return observer_pb2.GetAgentEventsResponse(agent_event=event, node_name=node_name)
+    response = observer_pb2.GetFlowsResponse(node_name=node_name)
+    if isinstance(event, flow_pb2.Flow):
+        response.flow.CopyFrom(event)
+        response.time.CopyFrom(event.time)
+    else:
+        response.lost_events.CopyFrom(event)
+    return response
+
+
+def _write(response: Message) -> None:
+    sys.stdout.write(dumps(response) + "\n")

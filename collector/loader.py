@@ -1,0 +1,175 @@
+"""Compiling and loading bpf/flowscope.bpf.c with BCC, and access to its maps.
+
+The C sources ship as package data (flowscope/bpf links the top-level bpf/ folder) and are
+configured by -D defines: the event transport, sizes, the rate limit, and what only the running
+kernel knows (struct sk_buff offsets from BTF, drop reason values from tracefs). After loading,
+the ctypes mirrors of rawevent.py are checked against BCC's reading of the program.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from flowscope.collector import rawevent as raw
+from flowscope.collector import tc
+from flowscope.collector.btf import load_vmlinux_btf
+from flowscope.collector.dropreasons import DropReasons, read_drop_reasons
+from flowscope.common.errors import NotSupportedError
+
+Transport = Literal["ring", "perf"]
+SOURCE: Final = "flowscope.bpf.c"
+PIN_DIR: Final = tc.BPFFS / "flowscope"
+
+
+@dataclass(frozen=True)
+class DatapathConfig:
+    transport: Transport = "ring"
+    # Ring buffer size, or perf buffer size per CPU, in pages (a power of two).
+    buffer_pages: int = 256
+    conn_max: int = 65536
+    rate_limit: int = 0  # events per second per source address; 0: no limit
+    rate_burst: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("ring", "perf"):
+            raise ValueError(f"event transport must be ring or perf, not {self.transport!r}")
+        if self.buffer_pages < 1 or self.buffer_pages & (self.buffer_pages - 1):
+            raise ValueError(f"buffer pages must be a power of two, not {self.buffer_pages}")
+        if self.conn_max < 1 or self.rate_limit < 0 or self.rate_burst < 1:
+            raise ValueError("conn_max and rate_burst must be positive, rate_limit >= 0")
+
+
+def bpf_dir() -> Path:
+    """The folder of the BPF sources inside the installed package."""
+    folder = resources.files("flowscope").joinpath("bpf")
+    path = Path(str(folder))
+    if not (path / SOURCE).is_file():
+        raise NotSupportedError(f"the BPF sources are missing from the installation ({path})")
+    return path
+
+
+class Datapath:
+    """The loaded program: attach it to interfaces, fill the ipcache, read its maps."""
+
+    def __init__(self, config: DatapathConfig) -> None:
+        self.config = config
+        self.drop_reasons: DropReasons | None = None
+        self._bpf: Any = None
+        self._progs: dict[str, int] = {}
+        self._attached: set[str] = set()
+
+    def cflags(self) -> list[str]:
+        """The defines that configure the program for this kernel and this configuration."""
+        btf = load_vmlinux_btf()
+        self.drop_reasons = read_drop_reasons()
+        c = self.config
+        flags = [
+            f"-I{bpf_dir()}",
+            f"-DFS_RING_PAGES={c.buffer_pages}",
+            f"-DFS_CONN_MAX={c.conn_max}",
+            f"-DFS_RATE_LIMIT={c.rate_limit}",
+            f"-DFS_RATE_BURST={c.rate_burst}",
+            f"-DFS_SKB_HEAD_OFF={btf.member_offset('sk_buff', 'head')}",
+            f"-DFS_SKB_NETWORK_HEADER_OFF={btf.member_offset('sk_buff', 'network_header')}",
+            f"-DFS_DROP_TC_INGRESS={self.drop_reasons.value('TC_INGRESS')}",
+            f"-DFS_DROP_TC_EGRESS={self.drop_reasons.value('TC_EGRESS')}",
+            f"-DFS_DROP_NOT_SPECIFIED={self.drop_reasons.value('NOT_SPECIFIED')}",
+        ]
+        if c.transport == "perf":
+            flags.append("-DFS_PERF_EVENTS")
+        return flags
+
+    def load(self) -> None:
+        """Compile and load the programs; the tracepoints attach here, tc filters later."""
+        if os.geteuid() != 0:
+            raise NotSupportedError("loading eBPF programs needs root (CAP_BPF, CAP_NET_ADMIN, "
+                                    "CAP_PERFMON)")
+        try:
+            from bcc import BPF  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise NotSupportedError("BCC's Python module is not installed "
+                                    "(Debian: python3-bpfcc)") from exc
+        source = bpf_dir() / SOURCE
+        try:
+            self._bpf = BPF(src_file=str(source).encode(), cflags=self.cflags())
+            for name in tc.PROGRAM_NAMES.values():
+                self._progs[name] = self._bpf.load_func(name.encode(), BPF.SCHED_CLS).fd
+        except Exception as exc:
+            self.close()
+            raise NotSupportedError(f"the kernel refused flowscope's BPF program: {exc}") from exc
+        self._check_layouts()
+        tc.ensure_bpffs()
+
+    def _check_layouts(self) -> None:
+        bpf = self._bpf
+        raw.check_layout(raw.RawEvent, bpf[b"event_layout"].Leaf)
+        raw.check_layout(raw.ConnKey, bpf[b"conn_map"].Key)
+        raw.check_layout(raw.Conn, bpf[b"conn_map"].Leaf)
+        raw.check_layout(raw.IpcacheKey, bpf[b"ipcache"].Key)
+        raw.check_layout(raw.IpcacheValue, bpf[b"ipcache"].Leaf)
+
+    @property
+    def bpf(self) -> Any:
+        """The BCC object (tables by name: events, conn_map, counters, ipcache)."""
+        if self._bpf is None:
+            raise RuntimeError("the datapath is not loaded")
+        return self._bpf
+
+    def attach(self, ifname: str) -> None:
+        for direction, name in tc.PROGRAM_NAMES.items():
+            tc.attach(ifname, direction, self._progs[name], PIN_DIR)
+        self._attached.add(ifname)
+
+    def detach(self, ifname: str) -> None:
+        tc.detach(ifname)
+        self._attached.discard(ifname)
+
+    def program_fds(self) -> list[int]:
+        """File descriptors of the loaded tc programs (for their run-time statistics)."""
+        return list(self._progs.values())
+
+    @property
+    def attached_interfaces(self) -> set[str]:
+        return set(self._attached)
+
+    def set_ipcache(self, cidr: str, identity: int, flags: int) -> None:
+        table = self.bpf[b"ipcache"]
+        table[_ipcache_key(cidr)] = raw.IpcacheValue(identity=identity, flags=flags)
+
+    def delete_ipcache(self, cidr: str) -> None:
+        table = self.bpf[b"ipcache"]
+        key = _ipcache_key(cidr)
+        if table.get(key) is not None:
+            del table[key]
+
+    def counters(self) -> list[list[int]]:
+        """Per CPU, the kernel's loss counters, indexed as rawevent.COUNTER_*."""
+        table = self.bpf[b"counters"]
+        per_index = [list(table[ctypes.c_int(i)]) for i in range(raw.COUNTER_MAX)]
+        return [list(cpu) for cpu in zip(*per_index, strict=True)]
+
+    def close(self) -> None:
+        """Detach from every interface and unload (tracepoints detach with the BPF object)."""
+        for ifname in sorted(self._attached):
+            tc.detach(ifname)
+        self._attached.clear()
+        if PIN_DIR.is_dir() and not any(PIN_DIR.iterdir()):
+            PIN_DIR.rmdir()
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None
+        self._progs.clear()
+
+
+def _ipcache_key(cidr: str) -> raw.IpcacheKey:
+    net = ipaddress.ip_network(cidr, strict=False)
+    key = raw.IpcacheKey(prefixlen=32 + net.prefixlen, family=net.version)
+    packed = net.network_address.packed
+    ctypes.memmove(key.addr, packed, len(packed))
+    return key

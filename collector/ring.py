@@ -1,0 +1,85 @@
+"""The node's bounded ring of events (flows, lost events, agent events), with sequence numbers.
+
+One writer side (the collector's threads, serialised by a lock) appends; any number of readers
+read by sequence number and may block until something new arrives. This is the seam the node's
+gRPC server builds on:
+
+    ring = collector.ring
+    seq = ring.first_seq()                  # or ring.next_seq() to follow only new entries
+    while True:
+        entries, lost = ring.read(seq, limit=1000)
+        # `lost`: entries overwritten before this reader got them (report them as a
+        # LostEvent with source HUBBLE_RING_BUFFER); entries: [(seq, event), ...]
+        for seq, event in entries: ...
+        seq = entries[-1][0] + 1 if entries else seq + lost
+        ring.wait(seq, timeout=1.0)         # True when entry `seq` exists
+
+Sequence numbers are strictly increasing for the life of the node: they start at the
+collector's start time in microseconds, so a restarted collector continues above the numbers
+it handed out before (unless it appends more than a million entries a second). Each Flow's
+node_sequence is its ring sequence number.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flowscope.proto.flow import flow_pb2
+
+Event = flow_pb2.Flow | flow_pb2.LostEvent | flow_pb2.AgentEvent
+
+
+class FlowRing:
+    def __init__(self, capacity: int, first_seq: int | None = None) -> None:
+        if capacity < 1:
+            raise ValueError(f"ring capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._slots: list[Event | None] = [None] * capacity
+        self._start = time.time_ns() // 1000 if first_seq is None else first_seq
+        self._next = self._start
+        self._cond = threading.Condition()
+
+    def append(self, event: Event) -> int:
+        """Store an event and return its sequence number (also set as a Flow's node_sequence)."""
+        with self._cond:
+            seq = self._next
+            if isinstance(event, flow_pb2.Flow):
+                event.node_sequence = seq
+            self._slots[seq % self.capacity] = event
+            self._next = seq + 1
+            self._cond.notify_all()
+            return seq
+
+    def next_seq(self) -> int:
+        """The sequence number the next appended event will get."""
+        with self._cond:
+            return self._next
+
+    def first_seq(self) -> int:
+        """The oldest sequence number still held."""
+        with self._cond:
+            return max(self._start, self._next - self.capacity)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return self._next - max(self._start, self._next - self.capacity)
+
+    def read(self, seq: int, limit: int) -> tuple[list[tuple[int, Event]], int]:
+        """Up to `limit` entries from `seq` on, and how many entries from `seq` were lost."""
+        with self._cond:
+            oldest = max(self._start, self._next - self.capacity)
+            lost = max(0, oldest - seq)
+            start = max(seq, oldest)
+            stop = min(self._next, start + limit)
+            entries = []
+            for s in range(start, stop):
+                event = self._slots[s % self.capacity]
+                assert event is not None
+                entries.append((s, event))
+            return entries, lost
+
+    def wait(self, seq: int, timeout: float) -> bool:
+        """Block until entry `seq` exists or `timeout` seconds pass; True if it exists."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._next > seq, timeout)

@@ -1,0 +1,127 @@
+"""The periodic sweep of the connection map: one record per active connection, idle expiry.
+
+Each sweep reads the whole map with batch lookups into two flat buffers (keys, values) and
+decodes the counters in bulk through numpy views of the values. It compares each connection's
+counters with what its previous record reported and yields a flow record carrying the
+difference, so summing the records of a connection gives its totals; only connections that
+changed are turned into Flows. A connection whose counters did not change for longer than the
+idle timeout (as the sweeps see it: the datapath keeps no per-packet time) is deleted from the
+map. Connections the LRU map evicted are forgotten with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+from collections.abc import Callable
+from itertools import compress
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from flowscope.collector import rawevent as raw
+from flowscope.collector.decode import Decoder
+from flowscope.common.errors import FlowscopeError
+from flowscope.proto.flow import flow_pb2
+
+KEY_SIZE = ctypes.sizeof(raw.ConnKey)
+VALUE_SIZE = ctypes.sizeof(raw.Conn)
+CONN_DTYPE = np.dtype(raw.Conn)
+# Columns of the counters matrix: packets a->b, b->a, bytes a->b, b->a, retransmits.
+COLUMNS = 5
+
+Counts = npt.NDArray[np.uint64]
+
+
+def read_connections(table: Any, capacity: int) -> tuple[bytes, bytes, int]:
+    """All (keys, values, count) of the connection map, by BPF_MAP_LOOKUP_BATCH."""
+    from bcc import libbcc  # type: ignore[import-untyped]  # system package, loaded on use
+
+    keys = ctypes.create_string_buffer(KEY_SIZE * capacity)
+    values = ctypes.create_string_buffer(VALUE_SIZE * capacity)
+    token = ctypes.c_uint32(0)
+    count = ctypes.c_uint32(0)
+    total = 0
+    while total < capacity:
+        count.value = capacity - total
+        result = libbcc.lib.bpf_lookup_batch(
+            table.map_fd, ctypes.byref(token) if total else None, ctypes.byref(token),
+            ctypes.byref(keys, KEY_SIZE * total), ctypes.byref(values, VALUE_SIZE * total),
+            ctypes.byref(count))
+        failure = ctypes.get_errno()
+        total += count.value
+        if result != 0:
+            if failure not in (0, errno.ENOENT):
+                raise FlowscopeError(f"reading the connection map failed: "
+                                     f"{os.strerror(failure)}")
+            break  # ENOENT: the whole map was read
+        if count.value == 0:
+            break
+    return keys.raw[: KEY_SIZE * total], values.raw[: VALUE_SIZE * total], total
+
+
+def delete_connection(table: Any, key: bytes) -> None:
+    """Remove one connection from the map; one the LRU map evicted meanwhile is no error."""
+    with contextlib.suppress(KeyError):
+        del table[table.Key.from_buffer_copy(key)]
+
+
+class CounterSweep:
+    """Turns successive reads of the connection map into records of what changed.
+
+    `read` returns the map's raw (keys, values, count), `delete` removes one raw key: the
+    collector binds them to the BPF map (read_connections, delete_connection).
+    """
+
+    def __init__(self, read: Callable[[], tuple[bytes, bytes, int]],
+                 delete: Callable[[bytes], None], decoder: Decoder,
+                 idle_timeout_ns: int) -> None:
+        self._read = read
+        self._delete = delete
+        self._decoder = decoder
+        self._idle_timeout_ns = idle_timeout_ns
+        # What the previous records reported: key -> row of _counts and _changed_ns.
+        self._index: dict[bytes, int] = {}
+        self._counts: Counts = np.zeros((0, COLUMNS), np.uint64)
+        self._changed_ns = np.zeros(0, np.int64)
+        self.expired = 0
+
+    def sweep(self, now_ns: int) -> list[flow_pb2.Flow]:
+        keys_buf, values_buf, n = self._read()
+        values = np.frombuffer(values_buf, dtype=CONN_DTYPE, count=n)
+        counts = np.empty((n, COLUMNS), np.uint64)
+        counts[:, 0:2] = values["packets"]
+        counts[:, 2:4] = values["bytes"]
+        counts[:, 4] = values["retransmits"]
+        keys = [keys_buf[i * KEY_SIZE:(i + 1) * KEY_SIZE] for i in range(n)]
+        rows = np.fromiter((self._index.get(k, -1) for k in keys), np.int64, count=n)
+        known = rows >= 0
+        before = np.zeros_like(counts)
+        before[known] = self._counts[rows[known]]
+        delta = counts - before
+        changed = delta.any(axis=1)
+        changed_ns = np.full(n, now_ns, np.int64)
+        still = known & ~changed
+        changed_ns[still] = self._changed_ns[rows[still]]
+        idle = now_ns - changed_ns > self._idle_timeout_ns
+
+        records = []
+        for i in np.flatnonzero(changed):
+            d = delta[i]
+            records.append(self._decoder.connection_record(
+                raw.ConnKey.from_buffer_copy(keys[i]),
+                raw.Conn.from_buffer_copy(values_buf, int(i) * VALUE_SIZE),
+                packets=(int(d[0]), int(d[1])), byte_counts=(int(d[2]), int(d[3])),
+                retransmits=int(d[4]), now_ns=now_ns))
+        for i in np.flatnonzero(idle):
+            self._delete(keys[i])
+        self.expired += int(idle.sum())
+        keep = ~idle
+        kept_keys = list(compress(keys, keep.tolist()))
+        self._index = {k: j for j, k in enumerate(kept_keys)}
+        self._counts = counts[keep]
+        self._changed_ns = changed_ns[keep]
+        return records

@@ -1,0 +1,49 @@
+"""The node's ring: sequence numbers, overwriting, losses seen by slow readers, waiting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flowscope.collector.ring import FlowRing
+from flowscope.proto.flow import flow_pb2
+
+
+def test_flows_get_their_sequence_as_node_sequence() -> None:
+    ring = FlowRing(4, first_seq=100)
+    flow = flow_pb2.Flow()
+    assert ring.append(flow) == 100
+    assert flow.node_sequence == 100
+    assert ring.append(flow_pb2.LostEvent(num_events_lost=3)) == 101
+    assert (ring.first_seq(), ring.next_seq(), len(ring)) == (100, 102, 2)
+
+
+def test_overwritten_entries_are_reported_as_lost() -> None:
+    ring = FlowRing(3, first_seq=0)
+    for i in range(5):
+        ring.append(flow_pb2.Flow(Summary=str(i)))
+    entries, lost = ring.read(0, limit=10)
+    assert lost == 2
+    assert [(s, e.Summary) for s, e in entries] == [(2, "2"), (3, "3"), (4, "4")]
+    entries, lost = ring.read(3, limit=1)
+    assert (lost, [s for s, _ in entries]) == (0, [3])
+    assert ring.read(5, limit=10) == ([], 0)
+
+
+def test_sequence_starts_above_earlier_runs() -> None:
+    assert FlowRing(1).next_seq() > 1_700_000_000_000_000  # microseconds since the epoch
+
+
+def test_wait_wakes_up_on_append() -> None:
+    ring = FlowRing(8, first_seq=0)
+    assert not ring.wait(0, timeout=0.01)
+    timer = threading.Timer(0.05, ring.append, args=(flow_pb2.Flow(),))
+    timer.start()
+    assert ring.wait(0, timeout=5)
+    timer.join()
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        FlowRing(0)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import flowscope
-from flowscope.cli import collector_cmd, config, lab, observe
+from flowscope.cli import certs, collector_cmd, config, lab, observe, token
 from flowscope.common.errors import FlowscopeError
 
 EXAMPLES = """\
@@ -59,6 +59,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     observe.register,
     collector_cmd.register,
     lab.register,
+    certs.register,
+    token.register,
     config.register,
     _register_version,
 )

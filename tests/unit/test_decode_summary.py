@@ -10,7 +10,8 @@ import pytest
 from flowscope.collector import rawevent as raw
 from flowscope.collector.btf import Btf
 from flowscope.collector.dropreasons import parse_format
-from flowscope.collector.summary import icmp_type_code, summary
+from flowscope.collector.summary import summary
+from flowscope.common.accessors import icmp_type_code
 from flowscope.common.errors import NotSupportedError
 from flowscope.proto.flow import flow_pb2
 

@@ -95,13 +95,13 @@ def _unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     """The options in argv that no parser knows."""
     known = {name for p in (parser, *_parsers(parser)) for name in p._option_string_actions}
     unknown = []
-    for token in argv:
-        if token == "--":
+    for argument in argv:
+        if argument == "--":
             break
-        name = token.partition("=")[0]
+        name = argument.partition("=")[0]
         short = len(name) == 2 and name[0] == "-" and not name[1].isdigit()
         if (name.startswith("--") or short) and name not in known:
-            unknown.append(token)
+            unknown.append(argument)
     return unknown
 
 

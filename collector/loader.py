@@ -91,7 +91,7 @@ class Datapath:
             raise NotSupportedError("loading eBPF programs needs root (CAP_BPF, CAP_NET_ADMIN, "
                                     "CAP_PERFMON)")
         try:
-            from bcc import BPF  # type: ignore[import-untyped]
+            from bcc import BPF
         except ImportError as exc:
             raise NotSupportedError("BCC's Python module is not installed "
                                     "(Debian: python3-bpfcc)") from exc

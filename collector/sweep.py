@@ -38,7 +38,7 @@ Counts = npt.NDArray[np.uint64]
 
 def read_connections(table: Any, capacity: int) -> tuple[bytes, bytes, int]:
     """All (keys, values, count) of the connection map, by BPF_MAP_LOOKUP_BATCH."""
-    from bcc import libbcc  # type: ignore[import-untyped]  # system package, loaded on use
+    from bcc import libbcc  # system package, loaded on use
 
     keys = ctypes.create_string_buffer(KEY_SIZE * capacity)
     values = ctypes.create_string_buffer(VALUE_SIZE * capacity)

@@ -42,7 +42,7 @@ def attach(ifname: str, direction: str, prog_fd: int, pin_dir: Path) -> None:
     except CommandError as exc:
         if "File exists" not in exc.stderr and "Exclusivity flag on" not in exc.stderr:
             raise
-    from bcc import libbcc  # type: ignore[import-untyped]  # system package, loaded on use
+    from bcc import libbcc  # system package, loaded on use
 
     pin_dir.mkdir(parents=True, exist_ok=True)
     pin = pin_dir / f"{ifname}-{direction}"

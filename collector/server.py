@@ -1,0 +1,315 @@
+"""The node's gRPC server: Hubble's observer.Observer, health, and the batched relay stream.
+
+One port (default localhost:4244) serves
+
+* `observer.Observer` over the node's ring: GetFlows, GetAgentEvents, ServerStatus and
+  GetNamespaces as a Hubble node answers them (selection rules in ringquery.py); GetNodes
+  and GetDebugEvents are UNIMPLEMENTED, as GetNodes is on a Hubble node (the relay answers
+  it) and because a collector records no debug events;
+* `grpc.health.v1.Health`, with service "hubble.server.Observer" SERVING while it runs;
+* `flowscope.stream.FlowStream`, the batched stream a relay follows (stream.py).
+
+Every call gets the `hubble-server-version` header. Streams (GetFlows, GetAgentEvents,
+Follow) hold a thread each: at most `max_streams` run at once, and one more is refused with
+RESOURCE_EXHAUSTED. Followers wake on new entries, notice a cancelled call within
+ringquery.CANCEL_POLL seconds, and end with UNAVAILABLE when the server stops.
+
+The collector command runs it beside its Collector, once the collector has started:
+
+    collector.start()
+    status = NodeStatus(node_name=collector.config.node_name,
+                        started_ns=collector.started_ns,
+                        seen_flows=lambda: collector.stats().flows)
+    server = NodeServer(Config(listen_address=args.listen_address), collector.ring, status)
+    server.start()      # binds now: raises FlowscopeError naming an address it cannot bind
+    ...
+    server.stop()       # stops taking calls, ends the streams, waits up to `grace` seconds
+    collector.stop()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+import flowscope
+from flowscope.collector import ringquery, stream
+from flowscope.collector.ring import Event, FlowRing
+from flowscope.common.errors import FilterError, FlowscopeError, InputError
+from flowscope.common.fieldmask import FlowMask
+from flowscope.common.filters import compile_predicate
+from flowscope.proto.flow import flow_pb2
+from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
+
+HEALTH_SERVICE: Final = "hubble.server.Observer"
+VERSION_HEADER: Final = "hubble-server-version"
+NAMESPACE_WINDOW_NS: Final = 3600 * 1_000_000_000
+RATE_WINDOW_NS: Final = 60 * 1_000_000_000
+# Threads beyond the streams' for unary calls and for refusing streams over the limit.
+UNARY_WORKERS: Final = 4
+# Calls that may wait for a thread; gRPC refuses more with RESOURCE_EXHAUSTED.
+QUEUED_CALLS: Final = 16
+# The streams that count toward max_streams: every streaming method of these services.
+LIMITED_SERVICES: Final = ("/observer.Observer/", f"/{stream.SERVICE}/")
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What ServerStatus reports besides the ring: who this node is and what it has seen."""
+
+    node_name: str
+    started_ns: int
+    seen_flows: Callable[[], int]
+    version: str = flowscope.__version__
+
+
+@dataclass(frozen=True)
+class Config:
+    listen_address: str = "localhost:4244"
+    max_streams: int = 64
+    lost_event_interval: float = 1.0
+    grace: float = 2.0
+    batch: stream.BatchConfig = field(default_factory=stream.BatchConfig)
+
+
+class ObserverServicer(observer_pb2_grpc.ObserverServicer):
+    """observer.Observer over a FlowRing."""
+
+    def __init__(
+        self, ring: FlowRing, status: NodeStatus, config: Config, stopping: threading.Event
+    ) -> None:
+        self._ring = ring
+        self._status = status
+        self._lost_interval = config.lost_event_interval
+        self._stopping = stopping
+
+    def GetFlows(
+        self, request: observer_pb2.GetFlowsRequest, context: grpc.ServicerContext
+    ) -> Iterator[observer_pb2.GetFlowsResponse]:
+        query = _query(request, context)
+        try:
+            keep = compile_predicate(request.whitelist, request.blacklist)
+            mask = FlowMask.compile(request.field_mask)
+        except (FilterError, InputError) as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        node = self._status.node_name
+        events = self._select(query, ringquery.flow_interest(keep), context)
+        for event in events:
+            if isinstance(event, flow_pb2.Flow):
+                flow = event if mask is None else mask.apply(event)
+                yield observer_pb2.GetFlowsResponse(flow=flow, node_name=node, time=event.time)
+            else:
+                assert isinstance(event, flow_pb2.LostEvent)
+                response = observer_pb2.GetFlowsResponse(lost_events=event, node_name=node)
+                if event.HasField("last"):
+                    response.time.CopyFrom(event.last)
+                yield response
+        self._end(query, context)
+
+    def GetAgentEvents(
+        self, request: observer_pb2.GetAgentEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[observer_pb2.GetAgentEventsResponse]:
+        query = _query(request, context)
+        node = self._status.node_name
+        for event in self._select(query, ringquery.AGENT_EVENTS, context):
+            assert isinstance(event, flow_pb2.AgentEvent)
+            response = observer_pb2.GetAgentEventsResponse(agent_event=event, node_name=node)
+            when = ringquery.agent_event_time_ns(event)
+            if when is not None:
+                response.time.FromNanoseconds(when)
+            yield response
+        self._end(query, context)
+
+    def GetDebugEvents(
+        self, request: observer_pb2.GetDebugEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[observer_pb2.GetDebugEventsResponse]:
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "GetDebugEvents: flowscope collectors record no debug events",
+        )
+
+    def GetNodes(
+        self, request: observer_pb2.GetNodesRequest, context: grpc.ServicerContext
+    ) -> observer_pb2.GetNodesResponse:
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, "GetNodes is answered by the relay, not by a node"
+        )
+
+    def GetNamespaces(
+        self, request: observer_pb2.GetNamespacesRequest, context: grpc.ServicerContext
+    ) -> observer_pb2.GetNamespacesResponse:
+        pairs = ringquery.namespaces(self._ring, time.time_ns() - NAMESPACE_WINDOW_NS)
+        return observer_pb2.GetNamespacesResponse(
+            namespaces=[observer_pb2.Namespace(cluster=c, namespace=n) for c, n in pairs]
+        )
+
+    def ServerStatus(
+        self, request: observer_pb2.ServerStatusRequest, context: grpc.ServicerContext
+    ) -> observer_pb2.ServerStatusResponse:
+        now = time.time_ns()
+        uptime = max(0, now - self._status.started_ns)
+        window = min(RATE_WINDOW_NS, uptime) or RATE_WINDOW_NS
+        return observer_pb2.ServerStatusResponse(
+            num_flows=len(self._ring),
+            max_flows=self._ring.capacity,
+            seen_flows=self._status.seen_flows(),
+            uptime_ns=uptime,
+            version=self._status.version,
+            flows_rate=ringquery.flows_rate(self._ring, now, window),
+        )
+
+    def _select(
+        self, query: ringquery.Query, interest: ringquery.Interest, context: grpc.ServicerContext
+    ) -> Iterator[Event]:
+        def active() -> bool:
+            return context.is_active() and not self._stopping.is_set()
+
+        return ringquery.select(self._ring, query, interest, active, self._lost_interval)
+
+    def _end(self, query: ringquery.Query, context: grpc.ServicerContext) -> None:
+        if query.follow and self._stopping.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the node's server is shutting down")
+
+
+def _query(
+    request: observer_pb2.GetFlowsRequest | observer_pb2.GetAgentEventsRequest,
+    context: grpc.ServicerContext,
+) -> ringquery.Query:
+    if request.first and request.follow:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first cannot be specified with follow")
+    since = request.since if request.HasField("since") else None
+    until = request.until if request.HasField("until") else None
+    return ringquery.Query(
+        number=request.number,
+        first=request.first,
+        follow=request.follow,
+        since_ns=None if since is None else ringquery.timestamp_ns(since),
+        until_ns=None if until is None else ringquery.timestamp_ns(until),
+    )
+
+
+class _CallPolicy(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Adds the version header to every call and bounds the streams running at once."""
+
+    def __init__(self, version: str, max_streams: int) -> None:
+        self._header = ((VERSION_HEADER, version),)
+        self._max_streams = max_streams
+        self._lock = threading.Lock()
+        self.streams = 0
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
+        handler = continuation(details)
+        if handler is None:
+            return None
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_stream is not None and details.method.startswith(LIMITED_SERVICES):
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return handler
+
+    def _unary(
+        self, behaviour: Callable[[Any, grpc.ServicerContext], Any]
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            context.send_initial_metadata(self._header)
+            return behaviour(request, context)
+
+        return call
+
+    def _stream(
+        self, behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
+    ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with self._lock:
+                admitted = self.streams < self._max_streams
+                if admitted:
+                    self.streams += 1
+            if not admitted:
+                context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"this node already serves {self._max_streams} streams, its limit "
+                    "(max streams); try again later",
+                )
+            try:
+                context.send_initial_metadata(self._header)
+                yield from behaviour(request, context)
+            finally:
+                with self._lock:
+                    self.streams -= 1
+
+        return call
+
+
+class NodeServer:
+    """The node's gRPC server on one port; inert until start()."""
+
+    def __init__(self, config: Config, ring: FlowRing, status: NodeStatus) -> None:
+        self.config = config
+        self._ring = ring
+        self._status = status
+        self._stopping = threading.Event()
+        self._policy = _CallPolicy(status.version, config.max_streams)
+        self._health = health.HealthServicer()
+        self._server: grpc.Server | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        """Binds the listen address and starts serving; FlowscopeError if it cannot bind."""
+        config = self.config
+        server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=config.max_streams + UNARY_WORKERS, thread_name_prefix="flowscope-grpc"
+            ),
+            interceptors=[self._policy],
+            maximum_concurrent_rpcs=config.max_streams + UNARY_WORKERS + QUEUED_CALLS,
+        )
+        observer_pb2_grpc.add_ObserverServicer_to_server(
+            ObserverServicer(self._ring, self._status, config, self._stopping), server
+        )
+        stream.add_to_server(
+            stream.FlowStreamServicer(
+                self._ring, self._status.node_name, config.batch, self._stopping
+            ),
+            server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        try:
+            self.port = server.add_insecure_port(config.listen_address)
+        except RuntimeError as err:
+            raise FlowscopeError(f"cannot listen on {config.listen_address}: {err}") from None
+        server.start()
+        for service in (HEALTH_SERVICE, ""):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+
+    def active_streams(self) -> int:
+        """Streams running now (GetFlows, GetAgentEvents, Follow)."""
+        return self._policy.streams
+
+    def stop(self) -> None:
+        """Refuses new calls, ends the streams, and waits up to `grace` for calls to finish."""
+        if self._server is None:
+            return
+        self._health.enter_graceful_shutdown()
+        self._stopping.set()
+        self._server.stop(self.config.grace).wait()
+        self._server = None

@@ -15,7 +15,17 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import flowscope
-from flowscope.cli import certs, collector_cmd, config, lab, observe, token
+from flowscope.cli import (
+    certs,
+    collector_cmd,
+    config,
+    lab,
+    list_cmd,
+    observe,
+    relay_cmd,
+    status,
+    token,
+)
 from flowscope.common.errors import FlowscopeError
 
 EXAMPLES = """\
@@ -57,6 +67,9 @@ def _version(args: argparse.Namespace) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     observe.register,
+    status.register,
+    list_cmd.register,
+    relay_cmd.register,
     collector_cmd.register,
     lab.register,
     certs.register,

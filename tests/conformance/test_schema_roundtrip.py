@@ -117,10 +117,10 @@ def stored(store: Store) -> list[flow_pb2.Flow]:
 
 def test_round_trip(store: Store, stored: list[flow_pb2.Flow]) -> None:
     result = store.client.query(
-        f"SELECT {schema.FLOW_COLUMN} FROM {store.table} ORDER BY node_sequence",
-        column_formats={schema.FLOW_COLUMN: "bytes"},
+        f"SELECT {', '.join(schema.READ_SQL)} FROM {store.table} ORDER BY node_sequence",
+        column_formats=schema.READ_FORMATS,
     )
-    assert schema.rows_to_flows(row[0] for row in result.result_rows) == stored
+    assert schema.rows_to_flows(result.result_rows) == stored
 
 
 def test_columns_read_back(store: Store, stored: list[flow_pb2.Flow]) -> None:
@@ -153,7 +153,10 @@ def test_column_insert_stores_the_same_rows(store: Store, stored: list[flow_pb2.
     try:
         columns = schema.flows_to_columns(stored)
         store.client.insert(
-            table, list(columns.values()), column_names=list(columns), column_oriented=True
+            table,
+            [list(values) for values in columns.values()],
+            column_names=list(columns),
+            column_oriented=True,
         )
         rows = [
             store.client.query(

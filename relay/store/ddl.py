@@ -1,0 +1,236 @@
+"""The store's DDL, generated from common/schema's columns: the raw `flows` table,
+the per-minute and per-hour service-map rollups and their materialized views,
+the per-node cursor table, and TTL statements. One text serves chDB and a
+server; with a cluster name the same code emits ON CLUSTER DDL, replicated
+`*_local` tables and Distributed tables under the plain names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+from flowscope.common import schema
+
+RAW: Final = "flows"
+CURSORS: Final = "node_cursors"
+VERSIONS: Final = "schema_version"
+# A partition is this fraction of its table's TTL, so expiry drops whole ones.
+PARTITIONS_PER_TTL: Final = 24
+TIME_BUCKET: Final = "toStartOfFiveMinutes(time)"
+# The raw table's sort key: a coarse time bucket, then low-cardinality dimensions.
+SORT_KEY: Final = (
+    TIME_BUCKET,
+    "node_name",
+    "source_namespace",
+    "destination_namespace",
+    "verdict",
+    "flow_type",
+    "time",
+)
+SKIP_INDEX_GRANULARITY: Final = 4
+
+# Rollup dimensions: raw columns kept under the same name and type, so that the
+# filters common/filters compiles run unchanged on a rollup. Pods and source
+# ports stay out: with them a rollup row would be about one flow.
+ROLLUP_DIMENSIONS: Final = (
+    "node_name",
+    "source_namespace",
+    "source_workload_names",
+    "source_workload_kinds",
+    "source_identity",
+    "destination_namespace",
+    "destination_workload_names",
+    "destination_workload_kinds",
+    "destination_identity",
+    "destination_port",
+    "l4_protocol",
+    "l7_protocol",
+    "verdict",
+    "traffic_direction",
+)
+ROLLUP_MEASURES: Final = (
+    ("flows", "count()"),
+    ("bytes", "sum(bytes_forward + bytes_reply)"),
+    ("packets", "sum(packets_forward + packets_reply)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """A service-map rollup table: edges per bucket of `interval`."""
+
+    name: str
+    interval: timedelta
+
+
+MINUTE: Final = Rollup("edges_1m", timedelta(minutes=1))
+HOUR: Final = Rollup("edges_1h", timedelta(hours=1))
+ROLLUPS: Final = (MINUTE, HOUR)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What the DDL depends on: the database, the cluster ("" for none) and the TTLs."""
+
+    database: str
+    cluster: str = ""
+    raw_ttl: timedelta = timedelta(days=7)
+    minute_ttl: timedelta = timedelta(days=30)
+    hour_ttl: timedelta = timedelta(days=365)
+
+    def ttl(self, table: str) -> timedelta:
+        return {RAW: self.raw_ttl, MINUTE.name: self.minute_ttl, HOUR.name: self.hour_ttl}[table]
+
+    def name(self, table: str) -> str:
+        """The qualified name readers and the writer use (Distributed on a cluster)."""
+        return f"{self.database}.{table}"
+
+    def storage(self, table: str) -> str:
+        """The qualified name of the table that holds the data (`*_local` on a cluster)."""
+        return f"{self.database}.{table}_local" if self.cluster else self.name(table)
+
+    @property
+    def on_cluster(self) -> str:
+        return f" ON CLUSTER {self.cluster}" if self.cluster else ""
+
+    def engine(self, table: str, engine: str = "MergeTree", arguments: str = "") -> str:
+        if not self.cluster:
+            return f"{engine}({arguments})" if arguments else engine
+        path = f"'/clickhouse/tables/{{shard}}/{self.database}/{table}_local', '{{replica}}'"
+        return f"Replicated{engine}({path}{', ' + arguments if arguments else ''})"
+
+
+def _seconds(interval: timedelta) -> int:
+    return int(interval.total_seconds())
+
+
+def _create(layout: Layout, table: str, body: str) -> list[str]:
+    """CREATE TABLE for table; on a cluster its local table and a Distributed one."""
+    statements = [f"CREATE TABLE IF NOT EXISTS {layout.storage(table)}{layout.on_cluster}\n{body}"]
+    if layout.cluster:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {layout.name(table)}{layout.on_cluster}"
+            f" AS {layout.storage(table)}\n"
+            f"ENGINE = Distributed({layout.cluster}, {layout.database}, {table}_local, rand())"
+        )
+    return statements
+
+
+def _time_layout(layout: Layout, table: str, time: str) -> str:
+    ttl = _seconds(layout.ttl(table))
+    return (
+        f"PARTITION BY toStartOfInterval({time}, toIntervalSecond({ttl // PARTITIONS_PER_TTL}))\n"
+        f"TTL {ttl_expression(layout, table)}\n"
+        "SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000"
+    )
+
+
+def ttl_expression(layout: Layout, table: str) -> str:
+    return f"toDateTime(time) + toIntervalSecond({_seconds(layout.ttl(table))})"
+
+
+def create_database(layout: Layout) -> str:
+    return f"CREATE DATABASE IF NOT EXISTS {layout.database}{layout.on_cluster}"
+
+
+def raw_table(layout: Layout) -> list[str]:
+    columns = [f"    {column.ddl()}" for column in schema.COLUMNS]
+    indexes = [
+        f"    INDEX {column.name}_index {column.name} TYPE {column.index}"
+        f" GRANULARITY {SKIP_INDEX_GRANULARITY}"
+        for column in schema.COLUMNS
+        if column.index
+    ]
+    body = (
+        "(\n" + ",\n".join(columns + indexes) + "\n)\n"
+        f"ENGINE = {layout.engine(RAW)}\n"
+        f"ORDER BY ({', '.join(SORT_KEY)})\n" + _time_layout(layout, RAW, "time")
+    )
+    return _create(layout, RAW, body)
+
+
+def rollup_select(layout: Layout, rollup: Rollup, source: str = "") -> str:
+    """The SELECT that aggregates raw flows into rollup rows (the view's, and backfills')."""
+    dimensions = ", ".join(ROLLUP_DIMENSIONS)
+    measures = ", ".join(f"{expression} AS {name}" for name, expression in ROLLUP_MEASURES)
+    bucket = f"toStartOfInterval(time, toIntervalSecond({_seconds(rollup.interval)}))"
+    return (
+        f"SELECT {bucket} AS time, {dimensions}, {measures}\n"
+        f"FROM {source or layout.storage(RAW)}\n"
+        f"GROUP BY time, {dimensions}"
+    )
+
+
+def rollup_tables(layout: Layout) -> list[str]:
+    """The rollup tables, their views, and backfills of what the raw table holds."""
+    statements = []
+    for rollup in ROLLUPS:
+        columns = (
+            ["    time DateTime('UTC') CODEC(DoubleDelta, ZSTD(1))"]
+            + [f"    {schema.column(name).ddl()}" for name in ROLLUP_DIMENSIONS]
+            + [f"    {name} UInt64 CODEC(T64, ZSTD(1))" for name, _ in ROLLUP_MEASURES]
+        )
+        measures = ", ".join(name for name, _ in ROLLUP_MEASURES)
+        body = (
+            "(\n" + ",\n".join(columns) + "\n)\n"
+            f"ENGINE = {layout.engine(rollup.name, 'SummingMergeTree', f'({measures})')}\n"
+            f"ORDER BY (time, {', '.join(ROLLUP_DIMENSIONS)})\n"
+            + _time_layout(layout, rollup.name, "time")
+        )
+        statements += _create(layout, rollup.name, body)
+        statements.append(
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {layout.storage(rollup.name)}_view"
+            f"{layout.on_cluster}\nTO {layout.storage(rollup.name)}\n"
+            "AS " + rollup_select(layout, rollup)
+        )
+        statements.append(
+            f"INSERT INTO {layout.name(rollup.name)}\n"
+            + rollup_select(layout, rollup, layout.name(RAW))
+        )
+    return statements
+
+
+def cursor_table(layout: Layout) -> list[str]:
+    """node_cursors: the highest stored node_sequence per node, kept by a view."""
+    body = (
+        "(\n    node_name LowCardinality(String),\n"
+        "    node_sequence SimpleAggregateFunction(max, UInt64)\n)\n"
+        f"ENGINE = {layout.engine(CURSORS, 'AggregatingMergeTree')}\n"
+        "ORDER BY node_name"
+    )
+    view = (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {layout.storage(CURSORS)}_view"
+        f"{layout.on_cluster}\nTO {layout.storage(CURSORS)}\n"
+        f"AS SELECT node_name, max(node_sequence) AS node_sequence FROM {layout.storage(RAW)}\n"
+        "GROUP BY node_name"
+    )
+    return [*_create(layout, CURSORS, body), view]
+
+
+def version_table(layout: Layout) -> list[str]:
+    body = (
+        "(\n    version UInt32,\n    applied DateTime('UTC') DEFAULT now()\n)\n"
+        f"ENGINE = {layout.engine(VERSIONS)}\nORDER BY version"
+    )
+    return [f"CREATE TABLE IF NOT EXISTS {layout.storage(VERSIONS)}{layout.on_cluster}\n{body}"]
+
+
+def modify_ttls(layout: Layout) -> list[str]:
+    """TTL statements applying the configured retention to existing tables."""
+    return [
+        f"ALTER TABLE {layout.storage(table)}{layout.on_cluster}"
+        f" MODIFY TTL {ttl_expression(layout, table)}"
+        for table in (RAW, MINUTE.name, HOUR.name)
+    ]
+
+
+def system_log_ttls(tables: Sequence[str], ttl: timedelta) -> list[str]:
+    """TTLs capping ClickHouse's own log tables (system.query_log, ...): chDB has none."""
+    days = max(1, ttl.days)
+    return [
+        f"ALTER TABLE system.{table} MODIFY TTL event_date + toIntervalDay({days})"
+        for table in tables
+    ]

@@ -1,0 +1,190 @@
+"""The Store component: one ClickHouse store per process (chDB allows one path
+open at a time), inert until start(). start() connects, migrates, applies the
+configured TTLs, reloads the per-node cursors and starts the writer; stop()
+writes what is pending and closes. Retention beyond TTLs: a disk watermark
+that drops the raw table's oldest partitions first."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowscope.common import schema
+from flowscope.common.errors import StorageError
+from flowscope.proto.flow import flow_pb2
+from flowscope.relay.store import ddl, migrations
+from flowscope.relay.store.config import StoreConfig
+from flowscope.relay.store.query import Queries
+from flowscope.relay.store.spool import Spool
+from flowscope.relay.store.writer import Writer, WriterCounters
+
+# Called with the table name before every insert; raising makes the insert fail.
+FaultHook = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounters:
+    """A snapshot of the store's counters, for metrics and ServerStatus."""
+
+    writer: WriterCounters
+    spool_files: int
+    spool_bytes: int
+    partitions_dropped: int
+
+
+class Store:
+    """The relay's flow store (see the package docstring)."""
+
+    def __init__(self, config: StoreConfig, before_insert: FaultHook | None = None) -> None:
+        self.config = config
+        self.layout = ddl.Layout(
+            config.database, config.cluster, config.raw_ttl, config.minute_ttl, config.hour_ttl
+        )
+        self.before_insert = before_insert
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._spool = Spool(config.spool_dir, config.spool_max_bytes)
+        self._writer: Writer | None = None
+        self._partitions_dropped = 0
+        self._next_watermark = 0.0
+        self.queries = Queries(self.select, self.layout)
+
+    def start(self) -> None:
+        import clickhouse_connect  # the store extra
+
+        try:
+            self._client = clickhouse_connect.get_client(dsn=self.config.dsn)
+            migrations.migrate(self._client, self.layout)
+            settings = {"materialize_ttl_after_modify": 0}
+            for statement in ddl.modify_ttls(self.layout):
+                self._client.command(statement, settings=settings)
+            self._cap_system_logs()
+        except Exception as error:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            raise StorageError(f"store {self.config.dsn}: {error}") from error
+        self._spool.open()
+        cursors = self.queries.cursors()
+        for batch in self._spool.batches():
+            for flow in batch:
+                if flow.node_sequence > cursors.get(flow.node_name, 0):
+                    cursors[flow.node_name] = flow.node_sequence
+        self._writer = Writer(self.config, self._insert, self._spool, cursors)
+        self._writer.start()
+
+    def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def write(self, flows: Sequence[flow_pb2.Flow]) -> bool:
+        """Queue flows for the store; False when the writer's queue stayed full."""
+        return self._running().submit(flows)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Write everything written so far (or spool it); True when done within timeout."""
+        return self._running().drain(timeout)
+
+    def cursors(self) -> dict[str, int]:
+        """Per node, the highest node_sequence accepted: resume each node after it."""
+        return self._running().cursors()
+
+    def counters(self) -> StoreCounters:
+        writer = self._running()
+        return StoreCounters(
+            WriterCounters(
+                **{name: getattr(writer.counters, name) for name in WriterCounters.__slots__}
+            ),
+            len(self._spool),
+            self._spool.bytes,
+            self._partitions_dropped,
+        )
+
+    def disk_bytes(self) -> int:
+        """Bytes on disk of the store's tables (active parts)."""
+        ((total,),) = self.select(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = {db:String} AND active",
+            {"db": self.config.database},
+        )
+        return int(total)
+
+    def enforce_watermark(self) -> list[str]:
+        """Drop the raw table's oldest partitions, keeping the newest, while the store
+        exceeds the disk watermark; the partitions dropped."""
+        dropped: list[str] = []
+        if not self.config.disk_watermark_bytes:
+            return dropped
+        while self.disk_bytes() > self.config.disk_watermark_bytes:
+            partitions = self.select(
+                "SELECT partition_id FROM system.parts WHERE database = {db:String}"
+                " AND table = {table:String} AND active GROUP BY partition_id"
+                " ORDER BY min(min_time)",
+                {"db": self.config.database, "table": self.layout.storage(ddl.RAW).split(".")[1]},
+            )
+            if len(partitions) < 2:
+                break
+            partition = str(partitions[0][0])
+            with self._lock:
+                self._client.command(
+                    f"ALTER TABLE {self.layout.storage(ddl.RAW)}{self.layout.on_cluster}"
+                    " DROP PARTITION ID {partition:String}",
+                    parameters={"partition": partition},
+                )
+            dropped.append(partition)
+            self._partitions_dropped += 1
+        return dropped
+
+    def load(self, columns: Any) -> None:
+        """Insert a pyarrow Table of the raw table's stored columns directly, past the
+        writer, its cursor and its spool: for bulk loads such as benchmarks."""
+        with self._lock:
+            self._client.insert_arrow(self.layout.name(ddl.RAW), columns)
+
+    def optimize(self) -> None:
+        """Merge every table's parts now (OPTIMIZE ... FINAL), as background merges would."""
+        for table in (ddl.RAW, *(rollup.name for rollup in ddl.ROLLUPS)):
+            with self._lock:
+                self._client.command(
+                    f"OPTIMIZE TABLE {self.layout.storage(table)}{self.layout.on_cluster} FINAL"
+                )
+
+    def _running(self) -> Writer:
+        if self._writer is None:
+            raise StorageError("the store is not started")
+        return self._writer
+
+    def select(
+        self, sql: str, parameters: dict[str, object], formats: dict[str, str] | None = None
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of one SELECT with bound parameters (the queries' runner)."""
+        with self._lock:
+            result = self._client.query(sql, parameters=parameters, column_formats=formats)
+        rows: Sequence[Sequence[Any]] = result.result_rows
+        return rows
+
+    def _insert(self, flows: Sequence[flow_pb2.Flow]) -> None:
+        table = self.layout.name(ddl.RAW)
+        if self.before_insert is not None:
+            self.before_insert(table)
+        data = schema.flows_to_arrow(flows)
+        with self._lock:
+            self._client.insert_arrow(table, data)
+        if self.config.disk_watermark_bytes and time.monotonic() >= self._next_watermark:
+            self._next_watermark = time.monotonic() + self.config.watermark_interval
+            self.enforce_watermark()
+
+    def _cap_system_logs(self) -> None:
+        """A TTL on ClickHouse's own log tables, where the engine has them."""
+        rows = self._client.query(
+            "SELECT name FROM system.tables WHERE database = 'system'"
+            " AND name LIKE '%\\_log' AND engine LIKE '%MergeTree'"
+        ).result_rows
+        for statement in ddl.system_log_ttls([row[0] for row in rows], self.config.system_log_ttl):
+            self._client.command(statement)

@@ -1,0 +1,118 @@
+"""`flowscope relay`: run the relay (unprivileged) until interrupted.
+
+It follows every node once (the static --peers, the collectors that announce themselves
+with `flowscope collector --relay HOST:PORT`, and the peers of --peer-service), stores
+every flow in the store, and serves observer.Observer on --listen-address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from flowscope.relay.peers import check_address, parse_peers
+from flowscope.relay.relay import Config, Relay
+from flowscope.relay.server import ServerConfig
+from flowscope.relay.store import StoreConfig
+from flowscope.relay.store.config import DEFAULT_DSN
+
+DSN_SCHEMES: Final = ("chdb://", "http://", "https://", "clickhouse://", "clickhouses://")
+DEFAULT_STORE_PATH: Final = DEFAULT_DSN.removeprefix("chdb://")
+
+EXAMPLES = """examples:
+  flowscope relay --peers node-1=10.0.0.1:4244,10.0.0.2:4244
+  flowscope relay --store http://default:@clickhouse:8123/flowscope --listen-address [::]:4245
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the `relay` command to the CLI."""
+    parser = subparsers.add_parser(
+        "relay",
+        help="run the relay: every node's flows, stored and served on one port",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = Config()
+    parser.add_argument(
+        "--listen-address",
+        default=ServerConfig().listen_address,
+        help=f"serve the Observer API here (default {ServerConfig().listen_address})",
+    )
+    parser.add_argument(
+        "--peers",
+        default="",
+        metavar="[NAME=]HOST:PORT,...",
+        help="nodes to follow, besides the collectors that announce themselves",
+    )
+    parser.add_argument(
+        "--peer-service", default="", metavar="HOST:PORT", help="learn peers from peer.Peer/Notify"
+    )
+    parser.add_argument(
+        "--store",
+        default=DEFAULT_STORE_PATH,
+        help="the store: a directory for embedded chDB, or a ClickHouse server URL "
+        f"(default {DEFAULT_STORE_PATH})",
+    )
+    parser.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=StoreConfig().spool_dir,
+        help="where flows wait while the store fails (default %(default)s)",
+    )
+    parser.add_argument(
+        "--node-name",
+        default=defaults.node_name,
+        help="the relay's name in the events it sends (default: the host name)",
+    )
+    parser.set_defaults(func=run)
+
+
+def store_dsn(store: str) -> str:
+    """The clickhouse-connect DSN for --store: a URL as it is, a directory as chdb://DIR."""
+    if store.startswith(DSN_SCHEMES):
+        return store
+    return f"chdb://{store}"
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    listen = args.listen_address
+    check_address(listen, "--listen-address")
+    peer_service = args.peer_service
+    if peer_service:
+        check_address(peer_service, "--peer-service")
+    return Config(
+        node_name=args.node_name,
+        peers=tuple(parse_peers(args.peers)),
+        peer_service=peer_service,
+        store=StoreConfig(dsn=store_dsn(args.store), spool_dir=args.spool_dir),
+        server=ServerConfig(listen_address=listen),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    relay = Relay(config_from(args))
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    relay.start()
+    sys.stderr.write(f"relay listening on {args.listen_address}\n")
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        relay.stop()
+    sys.stderr.write(
+        f"relay stopped: {relay.seen_flows()} flows received, "
+        f"{relay.unstored_flows} refused by the store\n"
+    )
+    return 0

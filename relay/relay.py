@@ -1,0 +1,240 @@
+"""The relay: follows every node once, stores what it receives, and serves it.
+
+    relay = Relay(Config(peers=parse_peers("node-1=10.0.0.1:4244")))  # inert
+    relay.start()     # opens the store, binds the port, follows the peers
+    ...
+    relay.stop()
+
+For each peer (static, announced, or from a peer service) one Follower streams the node's
+batches from the cursor the store holds; each batch is written to the store and pushed to
+the live hub, which merges the nodes by time for the clients that follow. The server answers
+history from the store and hands over to the hub at the cut where history ends. Node state
+changes go to the clients in their streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import flowscope
+from flowscope.common.errors import StorageError
+from flowscope.proto.relay import relay_pb2
+from flowscope.proto.stream import stream_pb2
+from flowscope.relay.fanout import HubConfig, LiveHub
+from flowscope.relay.follow import CONNECTED, FollowConfig, Follower, NodeState
+from flowscope.relay.peers import NotifyFollower, Peer, PeerSet
+from flowscope.relay.server import NodeInfo, RelayServer, ServerConfig
+from flowscope.relay.storage import FlowStore, StoreBackend
+from flowscope.relay.store import StoreConfig
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW: Final = 60
+
+
+@dataclass(frozen=True)
+class Config:
+    """node_name: the relay's name in the node status events it sends; peers: the static
+    peers; peer_service: a peer.Peer/Notify address to learn peers from ("" for none);
+    store: where and how flows are stored."""
+
+    node_name: str = field(default_factory=socket.gethostname)
+    peers: tuple[Peer, ...] = ()
+    peer_service: str = ""
+    store: StoreConfig = field(default_factory=StoreConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    follow: FollowConfig = field(default_factory=FollowConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+    version: str = flowscope.__version__
+
+
+class _FlowCounter:
+    """Flows received, in total and per second over the last minute."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.total = 0
+        self._seconds: deque[list[int]] = deque()
+
+    def add(self, count: int) -> None:
+        second = int(self._clock())
+        with self._lock:
+            self.total += count
+            if self._seconds and self._seconds[-1][0] == second:
+                self._seconds[-1][1] += count
+            else:
+                self._seconds.append([second, count])
+            self._expire(second)
+
+    def rate(self, uptime: float) -> float:
+        """Flows per second over the last minute (or the uptime, when shorter)."""
+        second = int(self._clock())
+        with self._lock:
+            self._expire(second)
+            recent = sum(count for _, count in self._seconds)
+        window = min(float(RATE_WINDOW), uptime)
+        return recent / window if window > 0 else 0.0
+
+    def _expire(self, second: int) -> None:
+        while self._seconds and self._seconds[0][0] <= second - RATE_WINDOW:
+            self._seconds.popleft()
+
+
+class Relay:
+    """The relay component; inert until start()."""
+
+    def __init__(self, config: Config, store: FlowStore | None = None) -> None:
+        """`store` replaces the one config.store names (the caller keeps closing it)."""
+        self.config = config
+        self.name = config.node_name
+        self.version = config.version
+        self.started_ns = 0
+        self._given_store = store
+        self._store: FlowStore | None = None
+        self._hub = LiveHub(config.hub, config.node_name)
+        self._peers = PeerSet(self._peer_added, self._peer_removed)
+        self._followers: dict[str, Follower] = {}
+        self._lock = threading.Lock()
+        self._seen = _FlowCounter()
+        self.unstored_flows = 0
+        self._notify: NotifyFollower | None = None
+        self._server: RelayServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (useful with port 0)."""
+        return self._server.port if self._server is not None else 0
+
+    @property
+    def peers(self) -> PeerSet:
+        return self._peers
+
+    def start(self) -> None:
+        """Opens the store, serves, and follows the peers; FlowscopeError if it cannot."""
+        config = self.config
+        self.started_ns = time.time_ns()
+        store = self._given_store or StoreBackend.open(config.store)
+        self._store = store
+        self._hub.start()
+        self._server = RelayServer(config.server, self, store, self._hub, self._peers)
+        self._server.start()
+        for peer in config.peers:
+            self._peers.add(peer)
+        if config.peer_service:
+            self._notify = NotifyFollower(config.peer_service, self._peers)
+            self._notify.start()
+
+    def stop(self) -> None:
+        """Stops serving and following; closes the store it opened."""
+        if self._notify is not None:
+            self._notify.stop()
+            self._notify = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        with self._lock:
+            followers = list(self._followers.values())
+            self._followers.clear()
+        for follower in followers:
+            follower.stop()
+        self._hub.stop()
+        if self._store is not None:
+            self._store.flush()
+            if self._given_store is None:
+                self._store.close()
+            self._store = None
+
+    # What the server asks (RelayView).
+    def nodes(self) -> list[NodeInfo]:
+        with self._lock:
+            followers = list(self._followers.values())
+        return sorted(
+            (
+                NodeInfo(
+                    name=follower.label,
+                    address=follower.peer.address,
+                    state=follower.state
+                    if follower.state != relay_pb2.UNKNOWN_NODE_STATE
+                    else relay_pb2.NODE_UNAVAILABLE,
+                )
+                for follower in followers
+            ),
+            key=lambda node: (node.name, node.address),
+        )
+
+    def live_clients(self) -> int:
+        """Clients following the live stream now."""
+        return self._hub.subscribers()
+
+    def seen_flows(self) -> int:
+        return self._seen.total
+
+    def flows_rate(self) -> float:
+        return self._seen.rate((time.time_ns() - self.started_ns) / 1e9)
+
+    # The peers' and followers' callbacks.
+    def _peer_added(self, peer: Peer) -> None:
+        follower = Follower(
+            peer,
+            self.config.follow,
+            cursor_for=self._stored_cursor,
+            on_connected=self._connected,
+            on_batch=self._received,
+            on_state=self._state_changed,
+        )
+        with self._lock:
+            self._followers[peer.address] = follower
+        follower.start()
+
+    def _peer_removed(self, peer: Peer) -> None:
+        with self._lock:
+            follower = self._followers.pop(peer.address, None)
+        if follower is None:
+            return
+        follower.stop()
+        self._hub.unfollow(follower.label)
+        self._hub.publish(
+            relay_pb2.NodeStatusEvent(
+                state_change=relay_pb2.NODE_GONE,
+                node_names=[follower.label],
+                message=f"{peer.address} left the relay's peers",
+            )
+        )
+
+    def _stored_cursor(self, node: str) -> int:
+        """Where to resume a node: after the last flow the store took from it."""
+        store = self._store
+        assert store is not None
+        return store.cursors().get(node, 0)
+
+    def _connected(self, follower: Follower) -> None:
+        self._hub.follow(follower.label, follower.cursor or 0)
+
+    def _received(self, batch: stream_pb2.FlowBatch) -> None:
+        store = self._store
+        assert store is not None
+        try:
+            store.write(batch.flows)
+        except StorageError as err:
+            with self._lock:
+                self.unstored_flows += len(batch.flows)
+            log.error("node %s: %s", batch.node_name, err)
+        self._seen.add(len(batch.flows))
+        self._hub.push(batch)
+
+    def _state_changed(self, follower: Follower, state: NodeState, message: str) -> None:
+        if state != CONNECTED:
+            self._hub.unfollow(follower.label)
+        self._hub.publish(
+            relay_pb2.NodeStatusEvent(
+                state_change=state, node_names=[follower.label], message=message
+            )
+        )

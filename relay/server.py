@@ -1,0 +1,403 @@
+"""The relay's gRPC server: Hubble's observer.Observer over the store and the live stream.
+
+One port (default localhost:4245) serves
+
+* GetFlows: history from the store (number, first, since, until, filters compiled to
+  SQL), then, with `follow`, the live stream from the cut where history ended, so a
+  client sees each flow once; field masks are applied to both. Node status events
+  come in the stream: NODE_CONNECTED and NODE_UNAVAILABLE for the nodes at the start,
+  then every change. A query reaching before what the store holds gets a notice
+  (a node status event from the relay) naming the range the store covers;
+* ServerStatus (flows stored, flows seen and their rate, connected and unavailable
+  nodes; the stored time range in the trailing metadata `flowscope-store-oldest-ns`
+  and `flowscope-store-newest-ns`), GetNodes, GetNamespaces (namespaces with flows
+  in the last hour); GetAgentEvents and GetDebugEvents are UNIMPLEMENTED, as on a
+  Hubble relay;
+* flowscope.aggregate.Aggregates (service-map edges, top talkers, verdicts by policy)
+  from the store's rollups (aggregate_server.py);
+* `grpc.health.v1.Health` with service "hubble.server.Observer";
+* the collectors' announcements (peers.py).
+
+Every call gets the `hubble-relay-version` header.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.wrappers_pb2 import UInt32Value
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from flowscope.common.errors import FilterError, FlowscopeError, InputError, StorageError
+from flowscope.common.fieldmask import FlowMask
+from flowscope.common.filters import compile_predicate
+from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
+from flowscope.proto.relay import relay_pb2
+from flowscope.relay.aggregate_server import add_aggregates_service
+from flowscope.relay.fanout import LiveHub
+from flowscope.relay.peers import PeerSet, add_announce_service
+from flowscope.relay.storage import FlowStore
+from flowscope.relay.store import HistoryRequest, TimeRange
+
+HEALTH_SERVICE: Final = "hubble.server.Observer"
+VERSION_HEADER: Final = "hubble-relay-version"
+STORE_OLDEST_KEY: Final = "flowscope-store-oldest-ns"
+STORE_NEWEST_KEY: Final = "flowscope-store-newest-ns"
+NAMESPACE_WINDOW_NS: Final = 3600 * 1_000_000_000
+UNAVAILABLE_REPORTED: Final = 10
+# How long a follower waits for live entries before it checks that its client is there.
+LIVE_POLL: Final = 0.2
+NODE_STATUS_TIMEOUT: Final = 1.0
+NO_CUT: Final = 1 << 64
+
+Response = observer_pb2.GetFlowsResponse
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A followed node as the relay sees it."""
+
+    name: str
+    address: str
+    state: relay_pb2.NodeState.ValueType
+
+
+class RelayView(Protocol):
+    """What the server asks of the relay besides the store and the live hub."""
+
+    name: str
+    version: str
+    started_ns: int
+
+    def nodes(self) -> list[NodeInfo]: ...
+    def seen_flows(self) -> int: ...
+    def flows_rate(self) -> float: ...
+
+
+def _time_ns(stamp: Timestamp) -> int:
+    return stamp.seconds * 1_000_000_000 + stamp.nanos
+
+
+def _status(
+    state: relay_pb2.NodeState.ValueType, names: Sequence[str], message: str, relay: str
+) -> Response:
+    response = Response(
+        node_status=relay_pb2.NodeStatusEvent(
+            state_change=state, node_names=names, message=message
+        ),
+        node_name=relay,
+    )
+    response.time.GetCurrentTime()
+    return response
+
+
+def _format_ns(nanos: int) -> str:
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{fraction:09d}Z"
+
+
+class ObserverServicer(observer_pb2_grpc.ObserverServicer):
+    """observer.Observer over the store and the live hub."""
+
+    def __init__(
+        self, relay: RelayView, store: FlowStore, hub: LiveHub, stopping: threading.Event
+    ) -> None:
+        self._relay = relay
+        self._store = store
+        self._hub = hub
+        self._stopping = stopping
+
+    def GetFlows(
+        self, request: observer_pb2.GetFlowsRequest, context: grpc.ServicerContext
+    ) -> Iterator[Response]:
+        if request.first and request.follow:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first cannot be specified with follow")
+        try:
+            keep = compile_predicate(request.whitelist, request.blacklist)
+            mask = FlowMask.compile(request.field_mask)
+        except (FilterError, InputError) as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        since = _time_ns(request.since) if request.HasField("since") else None
+        until = _time_ns(request.until) if request.HasField("until") else None
+        yield from self._node_states()
+
+        def respond(response: Response) -> Response:
+            if mask is None or not response.HasField("flow"):
+                return response
+            return Response(
+                flow=mask.apply(response.flow), node_name=response.node_name, time=response.time
+            )
+
+        subscription, cut = self._hub.subscribe() if request.follow else (None, {})
+        try:
+            if request.first or request.number or since is not None:
+                history = HistoryRequest(
+                    number=request.number,
+                    first=request.first,
+                    since=since,
+                    until=until,
+                    whitelist=request.whitelist,
+                    blacklist=request.blacklist,
+                )
+                yield from self._history(history, cut, context, respond)
+            if subscription is None:
+                return
+            while context.is_active() and not self._stopping.is_set():
+                for response in subscription.take(LIVE_POLL):
+                    if response.HasField("flow"):
+                        when = _time_ns(response.time)
+                        if until is not None and when > until:
+                            return
+                        if (since is not None and when < since) or not keep(response.flow):
+                            continue
+                    yield respond(response)
+            if self._stopping.is_set():
+                context.abort(grpc.StatusCode.UNAVAILABLE, "the relay is shutting down")
+        finally:
+            if subscription is not None:
+                self._hub.unsubscribe(subscription)
+
+    def _node_states(self) -> Iterator[Response]:
+        nodes = self._relay.nodes()
+        connected = [node.name for node in nodes if node.state == relay_pb2.NODE_CONNECTED]
+        unavailable = [node.name for node in nodes if node.state != relay_pb2.NODE_CONNECTED]
+        for state, names in (
+            (relay_pb2.NODE_CONNECTED, connected),
+            (relay_pb2.NODE_UNAVAILABLE, unavailable),
+        ):
+            if names:
+                yield _status(state, names, "", self._relay.name)
+
+    def _history(
+        self,
+        request: HistoryRequest,
+        cut: dict[str, int],
+        context: grpc.ServicerContext,
+        respond: Callable[[Response], Response],
+    ) -> Iterator[Response]:
+        """The stored flows the request selects, below each node's cut (where live takes over)."""
+        try:
+            self._store.flush()
+            history = self._store.history(request)
+        except (FilterError, InputError) as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        except StorageError as err:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        if history.reaches_before:
+            yield self._coverage_notice(request, history.covered)
+        for flow in history.flows:
+            if flow.node_sequence < cut.get(flow.node_name, NO_CUT):
+                yield respond(Response(flow=flow, node_name=flow.node_name, time=flow.time))
+
+    def _coverage_notice(self, request: HistoryRequest, covered: TimeRange | None) -> Response:
+        asked = (
+            f"flows since {_format_ns(request.since)}"
+            if request.since is not None
+            else f"the last {request.number} flows"
+        )
+        held = (
+            "no flows"
+            if covered is None
+            else f"{covered.flows} flows from {_format_ns(covered.oldest)} "
+            f"to {_format_ns(covered.newest)}"
+        )
+        return _status(
+            relay_pb2.UNKNOWN_NODE_STATE,
+            [self._relay.name],
+            f"the history reaches before the store: asked for {asked}, the store holds {held}",
+            self._relay.name,
+        )
+
+    def GetAgentEvents(
+        self, request: observer_pb2.GetAgentEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[observer_pb2.GetAgentEventsResponse]:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetAgentEvents is answered by the nodes")
+
+    def GetDebugEvents(
+        self, request: observer_pb2.GetDebugEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[observer_pb2.GetDebugEventsResponse]:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetDebugEvents is answered by the nodes")
+
+    def ServerStatus(
+        self, request: observer_pb2.ServerStatusRequest, context: grpc.ServicerContext
+    ) -> observer_pb2.ServerStatusResponse:
+        try:
+            covered = self._store.covered()
+        except StorageError as err:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        nodes = self._relay.nodes()
+        unavailable = [node.name for node in nodes if node.state != relay_pb2.NODE_CONNECTED]
+        if covered is not None:
+            context.set_trailing_metadata(
+                ((STORE_OLDEST_KEY, str(covered.oldest)), (STORE_NEWEST_KEY, str(covered.newest)))
+            )
+        return observer_pb2.ServerStatusResponse(
+            num_flows=covered.flows if covered is not None else 0,
+            seen_flows=self._relay.seen_flows(),
+            uptime_ns=max(0, time.time_ns() - self._relay.started_ns),
+            num_connected_nodes=UInt32Value(value=len(nodes) - len(unavailable)),
+            num_unavailable_nodes=UInt32Value(value=len(unavailable)),
+            unavailable_nodes=unavailable[:UNAVAILABLE_REPORTED],
+            version=self._relay.version,
+            flows_rate=self._relay.flows_rate(),
+        )
+
+    def GetNodes(
+        self, request: observer_pb2.GetNodesRequest, context: grpc.ServicerContext
+    ) -> observer_pb2.GetNodesResponse:
+        nodes = self._relay.nodes()
+        channels = {node.address: grpc.insecure_channel(node.address) for node in nodes}
+        try:
+            calls = {
+                node.address: observer_pb2_grpc.ObserverStub(
+                    channels[node.address]
+                ).ServerStatus.future(
+                    observer_pb2.ServerStatusRequest(), timeout=NODE_STATUS_TIMEOUT
+                )
+                for node in nodes
+                if node.state == relay_pb2.NODE_CONNECTED
+            }
+            return observer_pb2.GetNodesResponse(
+                nodes=[self._node(node, calls.get(node.address)) for node in nodes]
+            )
+        finally:
+            for channel in channels.values():
+                channel.close()
+
+    @staticmethod
+    def _node(node: NodeInfo, call: grpc.Future | None) -> observer_pb2.Node:  # type: ignore[type-arg]
+        answer = observer_pb2.Node(
+            name=node.name,
+            address=node.address,
+            state=node.state,
+            tls=observer_pb2.TLS(enabled=False),
+        )
+        if call is None:
+            return answer
+        try:
+            status: observer_pb2.ServerStatusResponse = call.result()
+        except grpc.RpcError:
+            answer.state = relay_pb2.NODE_ERROR
+            return answer
+        answer.version = status.version
+        answer.uptime_ns = status.uptime_ns
+        answer.num_flows = status.num_flows
+        answer.max_flows = status.max_flows
+        answer.seen_flows = status.seen_flows
+        return answer
+
+    def GetNamespaces(
+        self, request: observer_pb2.GetNamespacesRequest, context: grpc.ServicerContext
+    ) -> observer_pb2.GetNamespacesResponse:
+        try:
+            pairs = self._store.namespaces(time.time_ns() - NAMESPACE_WINDOW_NS)
+        except StorageError as err:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        return observer_pb2.GetNamespacesResponse(
+            namespaces=[observer_pb2.Namespace(cluster=c, namespace=n) for c, n in pairs]
+        )
+
+
+class _VersionHeader(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Sends the relay's version header first on every call."""
+
+    def __init__(self, version: str) -> None:
+        self._header = ((VERSION_HEADER, version),)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
+        handler = continuation(details)
+        if handler is None:
+            return None
+        header = self._header
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            def call(request: Any, context: grpc.ServicerContext) -> Any:
+                context.send_initial_metadata(header)
+                return unary(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                call, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            def streamed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                context.send_initial_metadata(header)
+                yield from stream(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                streamed, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen_address: str = "localhost:4245"
+    # Calls served at once (each stream holds a thread); more are RESOURCE_EXHAUSTED.
+    max_calls: int = 64
+    grace: float = 2.0
+
+
+class RelayServer:
+    """The relay's gRPC server; inert until start()."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        relay: RelayView,
+        store: FlowStore,
+        hub: LiveHub,
+        peers: PeerSet,
+    ) -> None:
+        self.config = config
+        self._stopping = threading.Event()
+        self._servicer = ObserverServicer(relay, store, hub, self._stopping)
+        self._aggregates = store.aggregates()
+        self._version = relay.version
+        self._peers = peers
+        self._health = health.HealthServicer()
+        self._server: grpc.Server | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        """Binds the listen address and serves; FlowscopeError naming an address it cannot bind."""
+        config = self.config
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_calls, thread_name_prefix="relay"),
+            interceptors=[_VersionHeader(self._version)],
+            maximum_concurrent_rpcs=config.max_calls,
+        )
+        observer_pb2_grpc.add_ObserverServicer_to_server(self._servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        add_announce_service(server, self._peers)
+        add_aggregates_service(server, self._aggregates)
+        try:
+            self.port = server.add_insecure_port(config.listen_address)
+        except RuntimeError as err:
+            raise FlowscopeError(f"cannot listen on {config.listen_address}: {err}") from None
+        server.start()
+        for service in (HEALTH_SERVICE, ""):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._health.enter_graceful_shutdown()
+        self._stopping.set()
+        self._server.stop(self.config.grace).wait()
+        self._server = None

@@ -12,14 +12,18 @@ from flowscope.collector.server import Config, NodeServer, NodeStatus
 
 NODE = "test-node"
 VERSION = "9.8.7"
-STARTED_NS = time.time_ns() - 120 * 1_000_000_000
+# How long before a test's status() call the node counts as started.
+UPTIME_NS = 120 * 1_000_000_000
 
 StartServer = Callable[..., tuple[NodeServer, grpc.Channel]]
 
 
 def status(seen_flows: int = 0) -> NodeStatus:
     return NodeStatus(
-        node_name=NODE, started_ns=STARTED_NS, seen_flows=lambda: seen_flows, version=VERSION
+        node_name=NODE,
+        started_ns=time.time_ns() - UPTIME_NS,
+        seen_flows=lambda: seen_flows,
+        version=VERSION,
     )
 
 

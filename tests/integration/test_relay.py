@@ -325,6 +325,8 @@ def test_announced_and_nameless_nodes_are_picked_up_during_a_follow(
         wait_for(lambda: len(reader.flows()) == 5)
         announcer.stop()
         wait_for(lambda: [node.name for node in relay.nodes()] == ["node-2"])
+        # The relay's view changes before the client's stream has carried the news.
+        wait_for(lambda: len(reader.statuses()) == 3)
     finally:
         reader.close()
         relay.stop()

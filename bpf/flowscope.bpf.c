@@ -2,8 +2,10 @@
  *
  * - fs_from_ep / fs_to_ep: tc (clsact) programs on the host side of each endpoint's veth,
  *   ingress (from-endpoint) and egress (to-endpoint). They parse L2-L4, keep per-connection
- *   state and counters in conn_map, and send an event only when something is new: a new
- *   connection, or the first sight of a TCP flag in a direction at an observation point.
+ *   state and counters in conn_map, enforce network policy on the forward direction of each
+ *   connection (bpf/policy.h), and send an event only when something is new: a new
+ *   connection, the first sight of a TCP flag in a direction at an observation point, a
+ *   policy verdict that is new or changed, a packet dropped by policy.
  * - Tracepoints: sock:inet_sock_set_state (which process opened or serves a connection),
  *   skb:kfree_skb (packets the kernel drops), tcp:tcp_retransmit_skb (retransmits).
  *
@@ -11,6 +13,7 @@
  *   FS_PERF_EVENTS       send events through a perf buffer instead of the BPF ring buffer
  *   FS_RING_PAGES        ring buffer size in pages (power of two)
  *   FS_CONN_MAX          connection map entries
+ *   FS_POLICY_MAX        policy map entries
  *   FS_RATE_LIMIT        events per second per source address (0: no limit), FS_RATE_BURST
  *   FS_SKB_HEAD_OFF, FS_SKB_NETWORK_HEADER_OFF   struct sk_buff offsets, from BTF
  *   FS_DROP_TC_INGRESS, FS_DROP_TC_EGRESS, FS_DROP_NOT_SPECIFIED
@@ -29,6 +32,7 @@
 #include <uapi/linux/pkt_cls.h>
 
 #include "flowscope.h"
+#include "policy.h"
 
 #define FS_NSEC_PER_SEC 1000000000ULL
 #define FS_TCP_ESTABLISHED 1
@@ -36,10 +40,17 @@
 #define FS_TCP_LISTEN 10
 #define FS_IDENTITY_WORLD 2
 #define FS_AF_INET 2
+#define FS_ICMPV6_ROUTER_SOLICIT 133 /* the first of neighbour discovery's message types */
+#define FS_ICMPV6_REDIRECT 137       /* the last */
 
 BPF_LPM_TRIE(ipcache, struct fs_ipcache_key, struct fs_ipcache_value, 65536);
 BPF_TABLE("lru_hash", struct fs_conn_key, struct fs_conn, conn_map, FS_CONN_MAX);
 BPF_PERCPU_ARRAY(counters, __u64, FS_COUNTER_MAX);
+BPF_LPM_TRIE(fs_policy, struct fs_policy_key, struct fs_policy_value, FS_POLICY_MAX);
+BPF_HASH(fs_enforcement, __u32, struct fs_enforcement_value, 65536);
+/* The policy generation (index 0): bumped by user space after each change of the policy
+ * maps or the ipcache; connections re-check their cached decision when it moves. */
+BPF_ARRAY(policy_generation, __u32, 1);
 /* Never written: it exposes struct fs_event to the loader, which checks its mirror of it. */
 BPF_ARRAY(event_layout, struct fs_event, 1);
 
@@ -236,6 +247,152 @@ static __always_inline __u8 conn_key_of(struct fs_conn_key *key, const struct fs
 	return dir;
 }
 
+/* The fields every packet event carries; the caller sets the kind and its own fields. */
+static __always_inline void packet_event(struct fs_event *ev, const struct fs_packet *p,
+					 const struct ethhdr *eth, struct __sk_buff *skb,
+					 __u8 point, __u64 now)
+{
+	ev->ts_ns = now;
+	ev->family = p->family;
+	ev->proto = p->proto;
+	__builtin_memcpy(ev->saddr, p->saddr, 16);
+	__builtin_memcpy(ev->daddr, p->daddr, 16);
+	__builtin_memcpy(ev->smac, eth->h_source, 6);
+	__builtin_memcpy(ev->dmac, eth->h_dest, 6);
+	ev->sport = p->sport;
+	ev->dport = p->dport;
+	ev->tcp_flags = p->tcp_flags;
+	ev->icmp_type = p->icmp_type;
+	ev->icmp_code = p->icmp_code;
+	ev->len = p->l3_len;
+	ev->obs_point = point;
+	ev->ifindex = skb->ifindex;
+}
+
+/* One policy map lookup: the longest match for this remote identity (0: any remote). */
+static __always_inline struct fs_policy_value *policy_lookup(__u32 endpoint, __u32 remote,
+							     __u8 direction,
+							     const struct fs_packet *p)
+{
+	struct fs_policy_key key = {
+		.prefixlen = FS_POLICY_PREFIX_FULL,
+		.endpoint_identity = bpf_htonl(endpoint),
+		.remote_identity = bpf_htonl(remote),
+		.direction = direction,
+		.protocol = p->proto,
+		.dport = bpf_htons(p->dport),
+	};
+	return fs_policy.lookup(&key);
+}
+
+struct fs_decision {
+	__u32 policy_ref;
+	__u8 verdict;  /* FS_VERDICT_*, 0: the endpoint does not enforce this direction */
+	__u8 match_type;
+	__u8 drop;     /* FS_DROP_POLICY_* when the rules deny (also in audit mode) */
+};
+
+/* The decision procedure of bpf/policy.h, steps 1 to 5. */
+static __always_inline void decide(struct fs_decision *d, __u32 endpoint, __u32 remote,
+				   __u8 direction, const struct fs_packet *p)
+{
+	struct fs_enforcement_value *e = fs_enforcement.lookup(&endpoint);
+	__u32 enforce = direction == FS_POLICY_INGRESS ? FS_ENFORCE_INGRESS : FS_ENFORCE_EGRESS;
+	if (!e || !(e->flags & enforce))
+		return;
+	struct fs_policy_value *r1 = policy_lookup(endpoint, remote, direction, p);
+	struct fs_policy_value *r0 = policy_lookup(endpoint, 0, direction, p);
+	struct fs_policy_value *chosen;
+	if (r1 && r1->verdict == FS_POLICY_DENY)
+		chosen = r1;
+	else if (r0 && r0->verdict == FS_POLICY_DENY)
+		chosen = r0;
+	else
+		chosen = r1 ? r1 : r0;
+	if (!chosen) {
+		__u32 audit = direction == FS_POLICY_INGRESS ? FS_AUDIT_INGRESS : FS_AUDIT_EGRESS;
+		d->verdict = e->flags & audit ? FS_VERDICT_AUDIT : FS_VERDICT_DROPPED;
+		d->drop = FS_DROP_POLICY_DENIED;
+		return;
+	}
+	d->policy_ref = chosen->policy_ref;
+	d->match_type = chosen->match_type;
+	if (chosen->verdict == FS_POLICY_ALLOW) {
+		d->verdict = FS_VERDICT_FORWARDED;
+		return;
+	}
+	d->verdict = chosen->flags & FS_POLICY_AUDIT ? FS_VERDICT_AUDIT : FS_VERDICT_DROPPED;
+	d->drop = FS_DROP_POLICY_DENY;
+}
+
+/* Neighbour discovery never meets policy: without it no IPv6 traffic flows at all. */
+static __always_inline int is_neighbour_discovery(const struct fs_packet *p)
+{
+	return p->proto == IPPROTO_ICMPV6 && p->icmp_type >= FS_ICMPV6_ROUTER_SOLICIT &&
+	       p->icmp_type <= FS_ICMPV6_REDIRECT;
+}
+
+/* Policy on a forward packet at one side: the egress check of the sending endpoint
+ * (from-endpoint) or the ingress check of the receiving one (to-endpoint). The decision is
+ * cached in the connection for the current policy generation; a new or changed verdict is
+ * reported. Returns TC_ACT_SHOT for a packet the policy drops (reported as a drop). */
+static __always_inline int enforce(struct __sk_buff *skb, struct fs_conn *conn,
+				   const struct fs_packet *p, const struct ethhdr *eth,
+				   __u8 point, __u8 side)
+{
+	__u32 zero = 0;
+	__u32 *generation = policy_generation.lookup(&zero);
+	if (!generation || is_neighbour_discovery(p))
+		return TC_ACT_OK;
+	__u8 direction = side == 0 ? FS_POLICY_EGRESS : FS_POLICY_INGRESS;
+	__u8 verdict = conn->policy_verdict[side & 1];
+	__u8 drop = conn->policy_drop[side & 1];
+	__u32 src_identity = 0, dst_identity = 0;
+	struct fs_decision d = {};
+	int report = 0;
+	if (conn->policy_gen[side & 1] != *generation) {
+		src_identity = identity_of(p->family, p->saddr);
+		dst_identity = identity_of(p->family, p->daddr);
+		if (side == 0)
+			decide(&d, src_identity, dst_identity, direction, p);
+		else
+			decide(&d, dst_identity, src_identity, direction, p);
+		conn->policy_gen[side & 1] = *generation;
+		report = d.verdict && d.verdict != verdict;
+		verdict = conn->policy_verdict[side & 1] = d.verdict;
+		drop = conn->policy_drop[side & 1] = d.drop;
+	}
+	if (!report && verdict != FS_VERDICT_DROPPED)
+		return TC_ACT_OK;
+	__u64 now = bpf_ktime_get_ns();
+	if (rate_allows(p->family, p->saddr, now)) {
+		struct fs_event ev = {};
+		packet_event(&ev, p, eth, skb, point, now);
+		ev.policy_direction = direction;
+		ev.drop_reason = drop;
+		ev.is_reply = 2;
+		if (!src_identity) {
+			src_identity = identity_of(p->family, p->saddr);
+			dst_identity = identity_of(p->family, p->daddr);
+		}
+		ev.src_identity = src_identity;
+		ev.dst_identity = dst_identity;
+		if (report) {
+			ev.kind = FS_EVENT_POLICY_VERDICT;
+			ev.verdict = d.verdict;
+			ev.match_type = d.match_type;
+			ev.policy_ref = d.policy_ref;
+			emit(skb, &ev);
+		}
+		if (verdict == FS_VERDICT_DROPPED) {
+			ev.kind = FS_EVENT_POLICY_DROP;
+			ev.verdict = FS_VERDICT_DROPPED;
+			emit(skb, &ev);
+		}
+	}
+	return verdict == FS_VERDICT_DROPPED ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
 static __always_inline int observe(struct __sk_buff *skb, __u8 point)
 {
 	void *data = (void *)(long)skb->data;
@@ -270,6 +427,11 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 point)
 			return TC_ACT_OK;
 		is_new = 1;
 	}
+	__u8 is_reply = dir != conn->opener;
+	/* Replies pass through the connection map; the forward direction meets policy on every
+	 * packet, so a revoked allow cuts an established connection. */
+	if (!is_reply && enforce(skb, conn, &p, eth, point, side) == TC_ACT_SHOT)
+		return TC_ACT_SHOT;
 	/* A packet of a direction is counted once on this node: where it leaves its endpoint,
 	 * or where it reaches one when the sender is not a local endpoint. Plain adds: the
 	 * packets of one direction of a connection leave their sender one at a time (TCP under
@@ -282,10 +444,6 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 point)
 	__u16 new_bits = seen_bits & ~*seen;
 	if (new_bits)
 		*seen |= seen_bits;
-	__u8 is_reply = dir != conn->opener;
-
-	/* Policy enforcement (next issue) decides the verdict here, before any event, so the
-	 * event can carry it; until then every packet is forwarded. */
 
 	if (!is_new && !new_bits)
 		return TC_ACT_OK;
@@ -295,22 +453,8 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 point)
 		return TC_ACT_OK;
 
 	struct fs_event ev = {};
-	ev.ts_ns = now;
+	packet_event(&ev, &p, eth, skb, point, now);
 	ev.kind = FS_EVENT_TRACE;
-	ev.family = p.family;
-	ev.proto = p.proto;
-	__builtin_memcpy(ev.saddr, p.saddr, 16);
-	__builtin_memcpy(ev.daddr, p.daddr, 16);
-	__builtin_memcpy(ev.smac, eth->h_source, 6);
-	__builtin_memcpy(ev.dmac, eth->h_dest, 6);
-	ev.sport = p.sport;
-	ev.dport = p.dport;
-	ev.tcp_flags = p.tcp_flags;
-	ev.icmp_type = p.icmp_type;
-	ev.icmp_code = p.icmp_code;
-	ev.len = p.l3_len;
-	ev.obs_point = point;
-	ev.ifindex = skb->ifindex;
 	ev.is_reply = is_reply;
 	ev.src_identity = identity_of(p.family, p.saddr);
 	ev.dst_identity = identity_of(p.family, p.daddr);

@@ -15,6 +15,18 @@
 #define FS_EVENT_DROP 2    /* a packet the kernel dropped (skb:kfree_skb) */
 #define FS_EVENT_CONNECT 3 /* a TCP connection opened by a local process (client side) */
 #define FS_EVENT_LISTEN 4  /* a local process started listening on a TCP port */
+#define FS_EVENT_POLICY_VERDICT 5 /* a policy decision for a connection (new or changed) */
+#define FS_EVENT_POLICY_DROP 6    /* a packet the tc program dropped by policy */
+
+/* struct fs_event.verdict and struct fs_conn.policy_verdict: Flow.verdict's values; 0 in
+ * the connection map means the endpoint does not enforce that direction. */
+#define FS_VERDICT_FORWARDED 1
+#define FS_VERDICT_DROPPED 2
+#define FS_VERDICT_AUDIT 4
+
+/* struct fs_event.drop_reason of FS_EVENT_POLICY_* events: Hubble's DropReason values. */
+#define FS_DROP_POLICY_DENIED 133 /* no rule allows */
+#define FS_DROP_POLICY_DENY 181   /* an explicit deny rule */
 
 /* Observation points, in the monitor's trace sub-type numbering. On the host side of an
  * endpoint's veth, ingress carries what the pod sends and egress what it receives. */
@@ -77,11 +89,18 @@ struct fs_conn {
 	__u64 bytes[2];   /* at L3 */
 	__u64 first_ns;   /* CLOCK_MONOTONIC; no per-packet time is kept (clocks are costly) */
 	__u32 retransmits;
+	/* The policy decision of the forward direction, per side (0: the egress check at
+	 * from-endpoint, 1: the ingress check at to-endpoint), valid while policy_gen equals
+	 * the policy_generation map: user space bumps it after every change of policy or
+	 * identities, so every forward packet meets the rules in force. */
+	__u32 policy_gen[2];
 	/* TCP flags (or FS_SEEN_PACKET) seen, indexed direction * 2 + side, where side 0 is
 	 * from-endpoint and 1 to-endpoint; an event goes out when a bit is new. */
 	__u16 seen[4];
 	__u8 opener; /* the direction of the connection's first packet */
-	__u8 pad[3];
+	__u8 policy_verdict[2]; /* FS_VERDICT_*, 0: not enforced */
+	__u8 policy_drop[2];    /* FS_DROP_POLICY_* while policy_verdict is DROPPED */
+	__u8 pad[7];
 };
 
 struct fs_event {
@@ -95,7 +114,9 @@ struct fs_event {
 	__u32 ifindex;
 	__u32 len;         /* L3 bytes of the packet */
 	__u32 pid;         /* CONNECT, LISTEN: the process (thread group id) */
-	__u32 drop_reason; /* DROP: the kernel's enum skb_drop_reason value */
+	__u32 drop_reason; /* DROP: the kernel's enum skb_drop_reason value;
+			    * POLICY_*: FS_DROP_POLICY_* (0 when allowed) */
+	__u32 policy_ref;  /* POLICY_VERDICT: struct fs_policy_value.policy_ref (0: none) */
 	__u16 sport;
 	__u16 dport;
 	__u16 tcp_flags;
@@ -106,7 +127,9 @@ struct fs_event {
 	__u8 is_reply; /* 0 or 1; 2 when unknown */
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 pad[7];
+	__u8 verdict;    /* POLICY_VERDICT: FS_VERDICT_* */
+	__u8 match_type; /* POLICY_VERDICT: Flow.policy_match_type */
+	__u8 policy_direction; /* POLICY_*: FS_POLICY_INGRESS or FS_POLICY_EGRESS */
 	char comm[FS_COMM_LEN];
 };
 

@@ -41,8 +41,13 @@
  *   4. fs_policy deletions of stale entries
  *   5. ipcache deletions
  * so every entry holds either its old or its new value at any time. Each map update is atomic
- * in the kernel. The tc program checks every forward packet, so a revoked allow cuts live
- * connections at step 2 or 4.
+ * in the kernel. Then user space bumps the policy_generation map (flowscope.bpf.c), also after
+ * changes of endpoint identities in the ipcache.
+ *
+ * The tc program checks every forward packet: it keeps each check's decision in the
+ * connection's conn_map entry with the generation it was made at, and decides again when the
+ * generation moved, so a revoked allow cuts live connections at their next packet while an
+ * unchanged policy costs one array lookup per packet.
  */
 #ifndef FLOWSCOPE_POLICY_H
 #define FLOWSCOPE_POLICY_H

@@ -1,9 +1,11 @@
 """`flowscope collector`: run the node collector (root) until interrupted.
 
 It loads the eBPF datapath, attaches it to the endpoints of the configured sources (the labs on
-this machine, a static endpoints file) and records flows in the node's ring. With --print it
-also writes every ring entry to standard output as Hubble's JSON lines (GetFlowsResponse
-objects), which is handy until a client connects to the node's Observer API.
+this machine, a static endpoints file) and records flows in the node's ring. It enforces the
+network policies given through its control socket (`flowscope policy ...`) and those of a
+watched policy directory (--policy-dir). With --print it also writes every ring entry to
+standard output as Hubble's JSON lines (GetFlowsResponse objects), which is handy until a
+client connects to the node's Observer API.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from types import FrameType
 from google.protobuf.message import Message
 
 from flowscope.collector.collector import DEFAULT_IDENTITY_STATE, Collector, Config
+from flowscope.collector.control import DEFAULT_SOCKET
 from flowscope.collector.labconfig import LAB_STATE_DIR
 from flowscope.collector.loader import DatapathConfig
+from flowscope.collector.policy import CompilerConfig
 from flowscope.collector.ring import Event, FlowRing
 from flowscope.common.errors import FlowscopeError
 from flowscope.common.jsonlines import dumps
@@ -30,6 +34,7 @@ EXAMPLES = """examples:
   flowscope collector --print                          # watch the lab's flows as JSON lines
   flowscope collector --events perf --sweep-interval 2
   flowscope collector --no-lab --endpoints-file endpoints.yaml
+  flowscope collector --policy-dir /etc/flowscope/policies
 """
 
 
@@ -81,6 +86,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="seconds after which an idle connection is forgotten (default 60)",
     )
     parser.add_argument(
+        "--tcp-idle-timeout",
+        type=_seconds,
+        default=defaults.tcp_idle_timeout,
+        help="the same for TCP connections that saw no FIN or RST (default 21600)",
+    )
+    parser.add_argument(
         "--events",
         choices=("ring", "perf"),
         default=datapath.transport,
@@ -103,6 +114,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_positive,
         default=datapath.rate_burst,
         help=f"burst of the rate limit (default {datapath.rate_burst})",
+    )
+    parser.add_argument(
+        "--policy-dir",
+        type=Path,
+        help="keep the policies of this directory in force (polled for changes every second)",
+    )
+    parser.add_argument(
+        "--policy-audit-mode",
+        action="store_true",
+        help="audit every policy: what policy would deny passes, reported as AUDIT",
+    )
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        default=DEFAULT_SOCKET,
+        help=f"serve `flowscope policy` on this unix socket, root only (default {DEFAULT_SOCKET})",
     )
     parser.add_argument(
         "--print", action="store_true", help="write ring entries to standard output as JSON lines"
@@ -139,10 +166,14 @@ def config_from(args: argparse.Namespace) -> Config:
         ring_capacity=args.ring_size,
         sweep_interval=args.sweep_interval,
         idle_timeout=args.idle_timeout,
+        tcp_idle_timeout=args.tcp_idle_timeout,
         lab_state_dir=None if args.no_lab else args.lab_state_dir,
         endpoints_file=args.endpoints_file,
         identity_state=args.identity_state,
         datapath=datapath,
+        policy=CompilerConfig(audit=args.policy_audit_mode),
+        policy_dir=args.policy_dir,
+        control_socket=args.control_socket,
     )
 
 

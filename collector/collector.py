@@ -11,6 +11,10 @@ they read it by sequence number and wait on it for new entries (see ring.py). Ev
 else a server needs is here too: `stats()` for ServerStatus and metrics, `endpoints` for
 GetNamespaces, and `started_ns` for the uptime.
 
+Network policy: `policies` (a PolicyEnforcer) applies and deletes policies and keeps them
+compiled for the current endpoints; the control socket (Config.control_socket) and a watched
+policy directory (Config.policy_dir) drive it.
+
 Threads: one reads the event buffer and decodes; one runs the periodic work (counter sweep,
 endpoint refresh, loss accounting). Losses anywhere in the kernel (ring reserve or perf output
 failures, rate limiting) reach the ring as LostEvents (source PERF_EVENT_RING_BUFFER), one per
@@ -32,6 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from flowscope.collector import rawevent as raw
 from flowscope.collector import tc
+from flowscope.collector.control import ControlServer
 from flowscope.collector.decode import Decoder, monotonic_to_wall_offset
 from flowscope.collector.endpoints import (
     Endpoint,
@@ -41,10 +46,13 @@ from flowscope.collector.endpoints import (
     host_addresses,
     lab_endpoints,
 )
+from flowscope.collector.enforcement import PolicyEnforcer
 from flowscope.collector.events import EventReader
 from flowscope.collector.identity import IdentityAllocator
 from flowscope.collector.labconfig import LAB_STATE_DIR
 from flowscope.collector.loader import PIN_DIR, Datapath, DatapathConfig
+from flowscope.collector.policy import CompilerConfig, PolicyStore
+from flowscope.collector.policydir import PolicyDirectory
 from flowscope.collector.processes import ProcessTable
 from flowscope.collector.ring import FlowRing
 from flowscope.collector.sweep import CounterSweep, delete_connection, read_connections
@@ -62,6 +70,8 @@ class Config:
     ring_capacity: int = 65535
     sweep_interval: float = 5.0
     idle_timeout: float = 60.0
+    # For TCP connections that saw no FIN or RST (connection tracking's established timeout).
+    tcp_idle_timeout: float = 21600.0
     endpoint_refresh_interval: float = 2.0
     lost_event_interval: float = 1.0
     # Endpoint sources: the labs on this machine, and a static endpoints file.
@@ -69,6 +79,12 @@ class Config:
     endpoints_file: Path | None = None
     identity_state: Path | None = DEFAULT_IDENTITY_STATE
     datapath: DatapathConfig = field(default_factory=DatapathConfig)
+    policy: CompilerConfig = field(default_factory=CompilerConfig)
+    # Keep the policies of this directory in force (polled every policy_poll_interval).
+    policy_dir: Path | None = None
+    policy_poll_interval: float = 1.0
+    # Serve policy apply/delete/list/get on this unix socket (collector/control.py).
+    control_socket: Path | None = None
 
 
 @dataclass
@@ -97,6 +113,10 @@ class Collector:
         self._decoder: Decoder | None = None
         self._reader: EventReader | None = None
         self._sweep: CounterSweep | None = None
+        self._enforcer: PolicyEnforcer | None = None
+        self._host_addresses: set[str] = set()
+        self._control: ControlServer | None = None
+        self._policy_dir: PolicyDirectory | None = None
         self._lock = threading.Lock()
 
     @property
@@ -108,6 +128,12 @@ class Collector:
         if self._registry is None:
             raise RuntimeError("the collector is not started")
         return self._registry
+
+    @property
+    def policies(self) -> PolicyEnforcer:
+        if self._enforcer is None:
+            raise RuntimeError("the collector is not started")
+        return self._enforcer
 
     def start(self) -> None:
         """Load the datapath, remove what a crashed earlier run left, attach and start reading.
@@ -121,6 +147,8 @@ class Collector:
                 log.info("removed filters left by an earlier run from %s", ", ".join(cleaned))
             self._setup()
         except BaseException:
+            if self._control is not None:
+                self._control.stop()
             self._datapath.close()
             raise
         for target, name in ((self._read_loop, "flowscope-reader"),
@@ -134,24 +162,37 @@ class Collector:
         self.started_ns = time.time_ns()
         identities = IdentityAllocator(self.config.identity_state)
         self._registry = EndpointRegistry(identities)
+        self._enforcer = PolicyEnforcer(PolicyStore(self.config.policy), self._datapath,
+                                        self.ring.append)
         self._decoder = Decoder(self.config.node_name, self._registry,
                                 self._datapath.drop_reasons, ProcessTable(),
-                                monotonic_to_wall_offset())
+                                monotonic_to_wall_offset(),
+                                policy_refs=self._enforcer.policies_of)
         conn_map = self._datapath.bpf[b"conn_map"]
         capacity = self.config.datapath.conn_max
         self._sweep = CounterSweep(lambda: read_connections(conn_map, capacity),
                                    lambda key: delete_connection(conn_map, key),
-                                   self._decoder, int(self.config.idle_timeout * 1e9))
-        for addr in host_addresses():
-            self._datapath.set_ipcache(addr, IDENTITY_HOST, 0)
+                                   self._decoder, int(self.config.idle_timeout * 1e9),
+                                   int(self.config.tcp_idle_timeout * 1e9))
+        self._refresh_host_addresses()
         self._lost_seen = self._datapath.counters()
         self._lost_checked_ns = time.time_ns()
         self.ring.append(flow_pb2.AgentEvent(
             type=flow_pb2.AGENT_STARTED,
             agent_start=flow_pb2.TimeNotification(time=_timestamp(self.started_ns))))
+        if self.config.policy_dir is not None:
+            # Before the endpoints are attached: their traffic meets the policies at once.
+            enforcer = self._enforcer
+            self._policy_dir = PolicyDirectory(
+                self.config.policy_dir, enforcer.apply,
+                lambda name: enforcer.delete(str(name), name.kind))
+            self._policy_dir.poll()
         self.refresh_endpoints()
         self._reader = EventReader(self._datapath, self._on_event)
         self._reader.open()
+        if self.config.control_socket is not None:
+            self._control = ControlServer(self.config.control_socket, self._enforcer)
+            self._control.start()
 
     def stop(self) -> None:
         """Stop reading, report the last losses, detach from every interface and unload."""
@@ -159,6 +200,8 @@ class Collector:
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+        if self._control is not None:
+            self._control.stop()
         if self._reader is not None:
             self._reader.poll(0)
             self._report_losses()
@@ -176,33 +219,49 @@ class Collector:
         return stats
 
     def refresh_endpoints(self) -> None:
-        """Read the endpoint sources; update ipcache, tc attachments and agent events."""
-        assert self._registry is not None
+        """Read the endpoint sources; update ipcache, policy, tc attachments and agent events.
+
+        A new endpoint's identity and policy are in the maps before its traffic is seen."""
+        assert self._registry is not None and self._enforcer is not None
         found: list[Endpoint] = []
         if self.config.lab_state_dir is not None:
             found += lab_endpoints(self.config.lab_state_dir)
         if self.config.endpoints_file is not None:
             found += file_endpoints(self.config.endpoints_file)
         changes = self._registry.replace(found)
+        if not (changes.added or changes.removed):
+            return
         for gone in changes.removed:
-            for ip in gone.endpoint.ips:
-                self._datapath.delete_ipcache(ip)
             if gone.endpoint.interface in self._datapath.attached_interfaces:
                 self._datapath.detach(gone.endpoint.interface)
+            for ip in gone.endpoint.ips:
+                self._datapath.delete_ipcache(ip)
         for new in changes.added:
             for ip in new.endpoint.ips:
                 self._datapath.set_ipcache(_host_cidr(ip), new.identity,
                                            raw.IPCACHE_LOCAL_ENDPOINT)
+        # New endpoints often come with new host addresses (a lab's bridge).
+        self._refresh_host_addresses()
+        self._enforcer.set_endpoints(self._registry.all())
+        for new in changes.added:
             if Path("/sys/class/net", new.endpoint.interface).exists():
                 self._datapath.attach(new.endpoint.interface)
             else:
                 log.warning("endpoint %s: interface %s does not exist; not observed",
                             new.endpoint.ref, new.endpoint.interface)
-        if changes.added or changes.removed:
-            assert self._decoder is not None
-            self._decoder.forget_interfaces()
+        assert self._decoder is not None
+        self._decoder.forget_interfaces()
         for event in agent_events(changes):
             self.ring.append(event)
+
+    def _refresh_host_addresses(self) -> None:
+        """The node's own addresses in the ipcache, as identity host."""
+        found = set(host_addresses())
+        for gone in self._host_addresses - found:
+            self._datapath.delete_ipcache(gone)
+        for new in found - self._host_addresses:
+            self._datapath.set_ipcache(new, IDENTITY_HOST, 0)
+        self._host_addresses = found
 
     def _on_event(self, event: raw.RawEvent) -> None:
         assert self._decoder is not None
@@ -227,9 +286,13 @@ class Collector:
         c = self.config
         next_sweep = time.monotonic() + c.sweep_interval
         next_refresh = time.monotonic() + c.endpoint_refresh_interval
-        while not self._stop.wait(min(c.lost_event_interval, 0.5)):
+        next_policy_poll = time.monotonic() + c.policy_poll_interval
+        while not self._stop.wait(min(c.lost_event_interval, c.policy_poll_interval, 0.5)):
             self._report_losses()
             now = time.monotonic()
+            if self._policy_dir is not None and now >= next_policy_poll:
+                next_policy_poll = now + c.policy_poll_interval
+                self._guarded(self._policy_dir.poll, "policy directory poll")
             if now >= next_refresh:
                 next_refresh = now + c.endpoint_refresh_interval
                 self._guarded(self.refresh_endpoints, "endpoint refresh")
@@ -237,7 +300,7 @@ class Collector:
                 next_sweep = now + c.sweep_interval
                 self._guarded(self.sweep, "counter sweep")
 
-    def _guarded(self, work: Callable[[], None], what: str) -> None:
+    def _guarded(self, work: Callable[[], object], what: str) -> None:
         try:
             work()
         except Exception:

@@ -3,7 +3,8 @@
 Two kinds of input: events (struct fs_event, from the ring or perf buffer) and connection
 records (struct fs_conn_key / fs_conn, from the periodic sweep of the connection map). Both are
 read through the ctypes mirrors in rawevent.py. Socket events (CONNECT, LISTEN) produce no flow:
-they feed the process table that later flows are attributed from.
+they feed the process table that later flows are attributed from. Policy verdict events name
+the policies that decided by a reference index, which `policy_refs` resolves.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flowscope import __version__
 from flowscope.collector import rawevent as raw
 from flowscope.collector.dropreasons import DropReasons
 from flowscope.collector.endpoints import EndpointRegistry
+from flowscope.collector.policy.bpfmaps import FS_POLICY_INGRESS
 from flowscope.collector.processes import ProcessTable
 from flowscope.collector.summary import summary
 from flowscope.common.vocab import (
     EVENT_TYPE_DROP,
+    EVENT_TYPE_POLICY_VERDICT,
     EVENT_TYPE_TRACE,
     IDENTITY_HOST,
     IDENTITY_WORLD,
@@ -34,6 +37,9 @@ _TCP, _UDP, _ICMP, _ICMPV6 = 6, 17, 1, 58
 _TCP_FLAG_BITS = (("FIN", 0x1), ("SYN", 0x2), ("RST", 0x4), ("PSH", 0x8), ("ACK", 0x10),
                   ("URG", 0x20), ("ECE", 0x40), ("CWR", 0x80), ("NS", 0x100))
 _ICMP_ECHO_REQUEST = {4: 8, 6: 128}
+
+# A policy reference index of the datapath -> the policies it stands for.
+PolicyRefs = Callable[[int], Sequence[flow_pb2.Policy]]
 
 
 @dataclass(frozen=True)
@@ -64,13 +70,15 @@ class Decoder:
 
     def __init__(self, node_name: str, endpoints: EndpointRegistry, drop_reasons: DropReasons,
                  processes: ProcessTable, clock_offset_ns: int,
-                 ifname: Callable[[int], str] | None = None) -> None:
+                 ifname: Callable[[int], str] | None = None,
+                 policy_refs: PolicyRefs | None = None) -> None:
         self._node_name = node_name
         self._endpoints = endpoints
         self._drop_reasons = drop_reasons
         self._processes = processes
         self._clock_offset_ns = clock_offset_ns
         self._ifname = ifname or _if_indextoname
+        self._policy_refs = policy_refs or (lambda _index: ())
         self._ifnames: dict[int, str] = {}
         self._emitter = flow_pb2.Emitter(name="flowscope", version=__version__)
         # Endpoint messages built once per registered endpoint (IDs are never reused).
@@ -98,6 +106,10 @@ class Decoder:
             self._trace(flow, event)
         elif event.kind == raw.EVENT_DROP:
             self._drop(flow, event)
+        elif event.kind == raw.EVENT_POLICY_VERDICT:
+            self._policy_verdict(flow, event)
+        elif event.kind == raw.EVENT_POLICY_DROP:
+            self._policy_drop(flow, event)
         else:
             raise ValueError(f"unknown datapath event kind {event.kind}")
         flow.Summary = summary(flow)
@@ -111,10 +123,7 @@ class Decoder:
         flow.ethernet.source = _mac(bytes(event.smac))
         flow.ethernet.destination = _mac(bytes(event.dmac))
         flow.interface.index = event.ifindex
-        name = self._ifnames.get(event.ifindex)
-        if name is None:
-            name = self._ifnames[event.ifindex] = self._ifname(event.ifindex)
-        flow.interface.name = name
+        flow.interface.name = self._interface_name(event.ifindex)
         reply = bool(event.is_reply)
         flow.is_reply.value = reply
         flow.reply = reply
@@ -122,6 +131,12 @@ class Decoder:
         # at from-endpoint is egress traffic, unless it is the reply of an ingress connection.
         leaving = event.obs_point == raw.FROM_ENDPOINT
         flow.traffic_direction = (flow_pb2.EGRESS if leaving != reply else flow_pb2.INGRESS)
+
+    def _interface_name(self, ifindex: int) -> str:
+        name = self._ifnames.get(ifindex)
+        if name is None:
+            name = self._ifnames[ifindex] = self._ifname(ifindex)
+        return name
 
     def _drop(self, flow: flow_pb2.Flow, event: raw.RawEvent) -> None:
         name, hubble_reason = self._drop_reasons.describe(event.drop_reason)
@@ -133,6 +148,38 @@ class Decoder:
         flow.kernel_drop_reason = name
         dst_local = flow.destination.ID != 0
         flow.traffic_direction = flow_pb2.INGRESS if dst_local else flow_pb2.EGRESS
+
+    def _policy_verdict(self, flow: flow_pb2.Flow, event: raw.RawEvent) -> None:
+        flow.event_type.type = EVENT_TYPE_POLICY_VERDICT
+        flow.verdict = event.verdict
+        flow.policy_match_type = event.match_type
+        ingress = event.policy_direction == FS_POLICY_INGRESS
+        flow.traffic_direction = flow_pb2.INGRESS if ingress else flow_pb2.EGRESS
+        if event.verdict != flow_pb2.DROPPED:
+            # A verdict that lets the packet pass is about a connection's first packet (or
+            # its forward direction): not a reply. Of a denied packet that is left unknown.
+            flow.is_reply.value = False
+        if event.drop_reason:
+            flow.drop_reason_desc = event.drop_reason
+        policies = self._policy_refs(event.policy_ref)
+        if event.drop_reason == flow_pb2.POLICY_DENY:
+            target = flow.ingress_denied_by if ingress else flow.egress_denied_by
+        elif not event.drop_reason:
+            target = flow.ingress_allowed_by if ingress else flow.egress_allowed_by
+        else:
+            return  # denied by default: no policy to name
+        target.extend(policies)
+
+    def _policy_drop(self, flow: flow_pb2.Flow, event: raw.RawEvent) -> None:
+        flow.verdict = flow_pb2.DROPPED
+        flow.event_type.type = EVENT_TYPE_DROP
+        flow.event_type.sub_type = event.drop_reason
+        flow.drop_reason = event.drop_reason
+        flow.drop_reason_desc = event.drop_reason
+        ingress = event.policy_direction == FS_POLICY_INGRESS
+        flow.traffic_direction = flow_pb2.INGRESS if ingress else flow_pb2.EGRESS
+        flow.interface.index = event.ifindex
+        flow.interface.name = self._interface_name(event.ifindex)
 
     def connection_record(self, key: raw.ConnKey, conn: raw.Conn, packets: tuple[int, int],
                           byte_counts: tuple[int, int], retransmits: int,

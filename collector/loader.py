@@ -20,6 +20,7 @@ from flowscope.collector import rawevent as raw
 from flowscope.collector import tc
 from flowscope.collector.btf import load_vmlinux_btf
 from flowscope.collector.dropreasons import DropReasons, read_drop_reasons
+from flowscope.collector.policy import bpfmaps
 from flowscope.common.errors import NotSupportedError
 
 Transport = Literal["ring", "perf"]
@@ -33,6 +34,7 @@ class DatapathConfig:
     # Ring buffer size, or perf buffer size per CPU, in pages (a power of two).
     buffer_pages: int = 256
     conn_max: int = 65536
+    policy_max: int = 65536  # policy map entries
     rate_limit: int = 0  # events per second per source address; 0: no limit
     rate_burst: int = 1000
 
@@ -41,8 +43,9 @@ class DatapathConfig:
             raise ValueError(f"event transport must be ring or perf, not {self.transport!r}")
         if self.buffer_pages < 1 or self.buffer_pages & (self.buffer_pages - 1):
             raise ValueError(f"buffer pages must be a power of two, not {self.buffer_pages}")
-        if self.conn_max < 1 or self.rate_limit < 0 or self.rate_burst < 1:
-            raise ValueError("conn_max and rate_burst must be positive, rate_limit >= 0")
+        if min(self.conn_max, self.policy_max, self.rate_burst) < 1 or self.rate_limit < 0:
+            raise ValueError("conn_max, policy_max and rate_burst must be positive, "
+                             "rate_limit >= 0")
 
 
 def bpf_dir() -> Path:
@@ -73,6 +76,7 @@ class Datapath:
             f"-I{bpf_dir()}",
             f"-DFS_RING_PAGES={c.buffer_pages}",
             f"-DFS_CONN_MAX={c.conn_max}",
+            f"-DFS_POLICY_MAX={c.policy_max}",
             f"-DFS_RATE_LIMIT={c.rate_limit}",
             f"-DFS_RATE_BURST={c.rate_burst}",
             f"-DFS_SKB_HEAD_OFF={btf.member_offset('sk_buff', 'head')}",
@@ -104,6 +108,7 @@ class Datapath:
             self.close()
             raise NotSupportedError(f"the kernel refused flowscope's BPF program: {exc}") from exc
         self._check_layouts()
+        self.bump_policy_generation()  # from 0: every connection checks policy at once
         tc.ensure_bpffs()
 
     def _check_layouts(self) -> None:
@@ -113,10 +118,14 @@ class Datapath:
         raw.check_layout(raw.Conn, bpf[b"conn_map"].Leaf)
         raw.check_layout(raw.IpcacheKey, bpf[b"ipcache"].Key)
         raw.check_layout(raw.IpcacheValue, bpf[b"ipcache"].Leaf)
+        raw.check_layout(bpfmaps.FsPolicyKey, bpf[b"fs_policy"].Key)
+        raw.check_layout(bpfmaps.FsPolicyValue, bpf[b"fs_policy"].Leaf)
+        raw.check_layout(bpfmaps.FsEnforcementValue, bpf[b"fs_enforcement"].Leaf)
 
     @property
     def bpf(self) -> Any:
-        """The BCC object (tables by name: events, conn_map, counters, ipcache)."""
+        """The BCC object (tables by name: events, conn_map, counters, ipcache, fs_policy,
+        fs_enforcement, policy_generation)."""
         if self._bpf is None:
             raise RuntimeError("the datapath is not loaded")
         return self._bpf
@@ -147,6 +156,15 @@ class Datapath:
         key = _ipcache_key(cidr)
         if table.get(key) is not None:
             del table[key]
+
+    def bump_policy_generation(self) -> int:
+        """Make every connection check policy again at its next forward packet (after the
+        policy maps or the ipcache changed); the new generation."""
+        table = self.bpf[b"policy_generation"]
+        key = ctypes.c_int(0)
+        generation = (table[key].value + 1) & 0xFFFFFFFF or 1
+        table[key] = ctypes.c_uint32(generation)
+        return generation
 
     def counters(self) -> list[list[int]]:
         """Per CPU, the kernel's loss counters, indexed as rawevent.COUNTER_*."""

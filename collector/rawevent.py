@@ -17,6 +17,8 @@ EVENT_TRACE: Final = 1
 EVENT_DROP: Final = 2
 EVENT_CONNECT: Final = 3
 EVENT_LISTEN: Final = 4
+EVENT_POLICY_VERDICT: Final = 5
+EVENT_POLICY_DROP: Final = 6
 
 # Observation points (monitor trace sub-types)
 TO_ENDPOINT: Final = 0
@@ -30,6 +32,8 @@ COUNTER_MAX: Final = 3
 
 IPCACHE_LOCAL_ENDPOINT: Final = 0x1
 SEEN_PACKET: Final = 0x8000
+TCP_FIN: Final = 0x001
+TCP_RST: Final = 0x004
 IS_REPLY_UNKNOWN: Final = 2
 
 _u8, _u16, _u32, _u64 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64
@@ -48,6 +52,7 @@ class RawEvent(ctypes.Structure):
         ("len", _u32),
         ("pid", _u32),
         ("drop_reason", _u32),
+        ("policy_ref", _u32),
         ("sport", _u16),
         ("dport", _u16),
         ("tcp_flags", _u16),
@@ -58,7 +63,9 @@ class RawEvent(ctypes.Structure):
         ("is_reply", _u8),
         ("icmp_type", _u8),
         ("icmp_code", _u8),
-        ("pad", _u8 * 7),
+        ("verdict", _u8),
+        ("match_type", _u8),
+        ("policy_direction", _u8),
         ("comm", ctypes.c_char * 16),
     )
 
@@ -81,9 +88,12 @@ class Conn(ctypes.Structure):
         ("bytes", _u64 * 2),
         ("first_ns", _u64),
         ("retransmits", _u32),
+        ("policy_gen", _u32 * 2),
         ("seen", _u16 * 4),
         ("opener", _u8),
-        ("pad", _u8 * 3),
+        ("policy_verdict", _u8 * 2),
+        ("policy_drop", _u8 * 2),
+        ("pad", _u8 * 7),
     )
 
 

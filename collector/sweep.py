@@ -6,7 +6,10 @@ counters with what its previous record reported and yields a flow record carryin
 difference, so summing the records of a connection gives its totals; only connections that
 changed are turned into Flows. A connection whose counters did not change for longer than the
 idle timeout (as the sweeps see it: the datapath keeps no per-packet time) is deleted from the
-map. Connections the LRU map evicted are forgotten with it.
+map; a TCP connection that saw no FIN or RST has a timeout of its own, as long as connection
+tracking's for established connections, because the next packet of a forgotten connection
+opens a new one whose direction, and so its policy check, follows that packet. Connections the
+LRU map evicted are forgotten with it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from flowscope.proto.flow import flow_pb2
 KEY_SIZE = ctypes.sizeof(raw.ConnKey)
 VALUE_SIZE = ctypes.sizeof(raw.Conn)
 CONN_DTYPE = np.dtype(raw.Conn)
+KEY_DTYPE = np.dtype(raw.ConnKey)
+_TCP = 6
 # Columns of the counters matrix: packets a->b, b->a, bytes a->b, b->a, retransmits.
 COLUMNS = 5
 
@@ -78,11 +83,13 @@ class CounterSweep:
 
     def __init__(self, read: Callable[[], tuple[bytes, bytes, int]],
                  delete: Callable[[bytes], None], decoder: Decoder,
-                 idle_timeout_ns: int) -> None:
+                 idle_timeout_ns: int, open_tcp_timeout_ns: int | None = None) -> None:
         self._read = read
         self._delete = delete
         self._decoder = decoder
         self._idle_timeout_ns = idle_timeout_ns
+        self._open_tcp_timeout_ns = (idle_timeout_ns if open_tcp_timeout_ns is None
+                                     else open_tcp_timeout_ns)
         # What the previous records reported: key -> row of _counts and _changed_ns.
         self._index: dict[bytes, int] = {}
         self._counts: Counts = np.zeros((0, COLUMNS), np.uint64)
@@ -106,7 +113,11 @@ class CounterSweep:
         changed_ns = np.full(n, now_ns, np.int64)
         still = known & ~changed
         changed_ns[still] = self._changed_ns[rows[still]]
-        idle = now_ns - changed_ns > self._idle_timeout_ns
+        protocols = np.frombuffer(keys_buf, dtype=KEY_DTYPE, count=n)["proto"]
+        closing = (values["seen"] & (raw.TCP_FIN | raw.TCP_RST)).any(axis=1)
+        open_tcp = (protocols == _TCP) & ~closing
+        timeout = np.where(open_tcp, self._open_tcp_timeout_ns, self._idle_timeout_ns)
+        idle = now_ns - changed_ns > timeout
 
         records = []
         for i in np.flatnonzero(changed):

@@ -13,6 +13,7 @@ entries it really changes.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -248,6 +249,10 @@ class _RemoteResolver:
                  ipcache: Mapping[Network, int]) -> None:
         self._labels = labels_by_identity
         self._ipcache = ipcache
+        # Blocks by (family, first address): the blocks inside a CIDR are one slice of them,
+        # so resolving every CIDR rule does not cost rules x blocks.
+        self._blocks = sorted(ipcache.items(), key=lambda item: _start(item[0]))
+        self._starts = [_start(block) for block, _ in self._blocks]
 
     def identities(self, peers: Sequence[Peer]) -> list[int]:
         found: set[int] = set()
@@ -273,10 +278,19 @@ class _RemoteResolver:
         # blocks inside its CIDR and outside every except block; the world identity stands
         # for addresses outside all blocks, which only a /0 rule holds.
         identities = {IDENTITY_WORLD} if peer.cidr.prefixlen == 0 else set()
-        for block, identity in self._ipcache.items():
-            if _within(block, peer.cidr) and not any(_within(block, ex) for ex in peer.excepted):
+        cidr = peer.cidr
+        first = bisect.bisect_left(self._starts, _start(cidr))
+        last = bisect.bisect_right(self._starts, (cidr.version, int(cidr.broadcast_address)))
+        for block, identity in self._blocks[first:last]:
+            # An aligned block that starts inside the CIDR and is no larger lies within it.
+            if block.prefixlen >= cidr.prefixlen and not any(
+                    _within(block, ex) for ex in peer.excepted):
                 identities.add(identity)
         return identities
+
+
+def _start(network: Network) -> tuple[int, int]:
+    return network.version, int(network.network_address)
 
 
 def _within(inner: Network, outer: Network) -> bool:

@@ -144,10 +144,23 @@ def _file_documents(path: Path) -> list[Value]:
     return parse_documents(text, str(path))
 
 
+def _compose(text: str) -> list[yaml.Node]:
+    """The YAML nodes of every document: by libyaml when it is there (ten times faster on
+    large policy sets); a text it refuses is composed again in Python, whose messages the
+    errors quote."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return list(yaml.compose_all(text, Loader=fast))
+        except yaml.YAMLError:
+            pass
+    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+
+
 def parse_documents(text: str, file: str) -> list[Value]:
     """The non-empty documents of YAML text; file names it in errors."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0

@@ -54,11 +54,11 @@ def kernel_ready() -> str | None:
 
 
 def start_collector(state_dir: Path, idle_timeout: float = 60.0,
-                    **datapath: object) -> Collector:
+                    control_socket: Path | None = None, **datapath: object) -> Collector:
     """A collector observing the labs in `state_dir`; tests call its sweep() themselves."""
     collector = Collector(Config(
         node_name="ktest-node", lab_state_dir=state_dir, identity_state=None,
-        sweep_interval=3600, idle_timeout=idle_timeout,
+        sweep_interval=3600, idle_timeout=idle_timeout, control_socket=control_socket,
         datapath=DatapathConfig(**datapath)))  # type: ignore[arg-type]
     collector.start()
     return collector

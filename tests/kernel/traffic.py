@@ -11,6 +11,9 @@
     connect ADDRESS PORT            one TCP connection attempt; exits 0 if refused
     tcp-on-cue ADDRESS PORT SIZE    connect, print "connected", send SIZE bytes when a line
                                     arrives on standard input, then close
+    reach ADDRESS PORT TIMEOUT      one TCP connection with a round trip of data through an
+                                    echo server; exits 0 if it worked, 3 if it timed out
+    echo PORT                       TCP server: echo what each connection sends
 
 Only lab addresses are used by the tests; this script sends wherever it is told.
 """
@@ -23,6 +26,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 
@@ -136,6 +140,33 @@ def tcp_on_cue(address: str, port: int, size: int) -> int:
     return 0
 
 
+def reach(address: str, port: int, timeout: float) -> int:
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.sendall(b"ping")
+            return 0 if sock.recv(4) == b"ping" else 1
+    except TimeoutError:
+        return 3
+
+
+def _echo_connection(conn: socket.socket) -> None:
+    with conn:
+        conn.settimeout(5)
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+        except OSError:
+            pass
+
+
+def echo(port: int) -> int:
+    with socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True) as srv:
+        print("listening", flush=True)
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=_echo_connection, args=(conn,), daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "ping":
@@ -154,6 +185,10 @@ def main(argv: list[str]) -> int:
         return unroutable(args[0])
     if command == "tcp-on-cue":
         return tcp_on_cue(args[0], int(args[1]), int(args[2]))
+    if command == "reach":
+        return reach(args[0], int(args[1]), float(args[2]))
+    if command == "echo":
+        return echo(int(args[0]))
     if command == "connect":
         return connect(args[0], int(args[1]))
     raise SystemExit(f"unknown command {command!r}")

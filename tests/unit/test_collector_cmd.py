@@ -33,6 +33,16 @@ def test_collector_flags_make_its_config(tmp_path: Path) -> None:
     assert (config.ring_capacity, config.sweep_interval) == (4095, 2.0)
     assert config.datapath == DatapathConfig(transport="perf", buffer_pages=64, rate_limit=100,
                                              rate_burst=50)
+    assert (config.policy_dir, config.policy.audit) == (None, False)
+    assert config.control_socket == Path("/run/flowscope/collector.sock")
+
+
+def test_policy_flags(tmp_path: Path) -> None:
+    config = collector_cmd.config_from(parse([
+        "collector", "--policy-dir", str(tmp_path), "--policy-audit-mode",
+        "--control-socket", str(tmp_path / "c.sock")]))
+    assert (config.policy_dir, config.policy.audit, config.control_socket) == (
+        tmp_path, True, tmp_path / "c.sock")
 
 
 @pytest.mark.parametrize("argv", [

@@ -20,8 +20,8 @@ from flowscope.proto.flow import flow_pb2
 SECOND = 10**9
 
 
-def key(port: int) -> raw.ConnKey:
-    k = raw.ConnKey(family=4, proto=17, port_a=port, port_b=53)
+def key(port: int, proto: int = 17) -> raw.ConnKey:
+    k = raw.ConnKey(family=4, proto=proto, port_a=port, port_b=53)
     ctypes.memmove(k.addr_a, bytes([10, 199, 1, 1]), 4)
     ctypes.memmove(k.addr_b, bytes([10, 199, 1, 3]), 4)
     return k
@@ -42,8 +42,8 @@ class FakeMap:
         self.entries: dict[bytes, raw.Conn] = {}
         self.deleted: list[int] = []
 
-    def put(self, port: int, entry: raw.Conn) -> None:
-        self.entries[bytes(key(port))] = entry
+    def put(self, port: int, entry: raw.Conn, proto: int = 17) -> None:
+        self.entries[bytes(key(port, proto))] = entry
 
     def read(self) -> tuple[bytes, bytes, int]:
         return (b"".join(self.entries), b"".join(bytes(v) for v in self.entries.values()),
@@ -100,3 +100,20 @@ def test_a_connection_the_map_evicted_starts_over(decoder: Decoder) -> None:
     assert sweep.sweep(1) == []
     conn_map.put(1000, conn((1, 0), (100, 0)))
     assert counters(sweep.sweep(2)) == [(1000, 1, 100, 0, 0)]
+
+
+def test_open_tcp_connections_are_kept_longer(decoder: Decoder) -> None:
+    conn_map = FakeMap()
+    sweep = CounterSweep(conn_map.read, conn_map.delete, decoder, idle_timeout_ns=SECOND,
+                         open_tcp_timeout_ns=10 * SECOND)
+    established, closed = conn((3, 2), (300, 200)), conn((4, 3), (400, 300))
+    established.seen[0] = established.seen[2] = 0x12  # SYN, ACK
+    closed.seen[0] = 0x11  # FIN, ACK
+    conn_map.put(1000, established, proto=6)
+    conn_map.put(2000, closed, proto=6)
+    conn_map.put(3000, conn((1, 1), (10, 10)))  # UDP
+    sweep.sweep(0)
+    sweep.sweep(2 * SECOND)
+    assert conn_map.deleted == [2000, 3000]
+    sweep.sweep(11 * SECOND)
+    assert conn_map.deleted == [2000, 3000, 1000]

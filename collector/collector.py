@@ -101,7 +101,7 @@ class Stats:
 class Collector:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.ring = FlowRing(config.ring_capacity)
+        self.ring = FlowRing(config.ring_capacity, node_name=config.node_name)
         self.started_ns = 0
         self._datapath = Datapath(config.datapath)
         self._stop = threading.Event()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -220,8 +219,8 @@ class Decoder:
 
     def _base(self, wire: Wire, ts_ns: int, src_identity: int,
               dst_identity: int) -> flow_pb2.Flow:
-        flow = flow_pb2.Flow(uuid=str(uuid.uuid4()), node_name=self._node_name,
-                             Type=flow_pb2.L3_L4)
+        # The ring gives the flow its sequence number and the uuid derived from it.
+        flow = flow_pb2.Flow(node_name=self._node_name, Type=flow_pb2.L3_L4)
         flow.time.FromNanoseconds(ts_ns + self._clock_offset_ns)
         flow.emitter.CopyFrom(self._emitter)
         flow.IP.source = wire.src

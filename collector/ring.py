@@ -17,7 +17,8 @@ gRPC server builds on:
 Sequence numbers are strictly increasing for the life of the node: they start at the
 collector's start time in microseconds, so a restarted collector continues above the numbers
 it handed out before (unless it appends more than a million entries a second). Each Flow's
-node_sequence is its ring sequence number.
+node_sequence is its ring sequence number, and with a node name its uuid is derived from the
+two (common.schema.derived_uuid), unique per flow and cheap for the store to keep.
 """
 
 from __future__ import annotations
@@ -25,16 +26,18 @@ from __future__ import annotations
 import threading
 import time
 
+from flowscope.common.schema import derived_uuid
 from flowscope.proto.flow import flow_pb2
 
 Event = flow_pb2.Flow | flow_pb2.LostEvent | flow_pb2.AgentEvent
 
 
 class FlowRing:
-    def __init__(self, capacity: int, first_seq: int | None = None) -> None:
+    def __init__(self, capacity: int, first_seq: int | None = None, node_name: str = "") -> None:
         if capacity < 1:
             raise ValueError(f"ring capacity must be at least 1, got {capacity}")
         self.capacity = capacity
+        self._node_name = node_name
         self._slots: list[Event | None] = [None] * capacity
         self._start = time.time_ns() // 1000 if first_seq is None else first_seq
         self._next = self._start
@@ -46,6 +49,8 @@ class FlowRing:
             seq = self._next
             if isinstance(event, flow_pb2.Flow):
                 event.node_sequence = seq
+                if self._node_name and not event.uuid:
+                    event.uuid = derived_uuid(self._node_name, seq)
             self._slots[seq % self.capacity] = event
             self._next = seq + 1
             self._cond.notify_all()

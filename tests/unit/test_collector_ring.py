@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from flowscope.collector.ring import FlowRing
+from flowscope.common.schema import derived_uuid
 from flowscope.proto.flow import flow_pb2
 
 
@@ -47,3 +48,15 @@ def test_wait_wakes_up_on_append() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         FlowRing(0)
+
+
+def test_flows_get_uuids_derived_from_node_and_sequence() -> None:
+    ring = FlowRing(4, first_seq=7, node_name="node-1")
+    flow = flow_pb2.Flow()
+    seq = ring.append(flow)
+    assert (seq, flow.node_sequence) == (7, 7)
+    assert flow.uuid == derived_uuid("node-1", 7)
+    assert derived_uuid("node-1", 8) != flow.uuid != derived_uuid("node-2", 7)
+    kept = flow_pb2.Flow(uuid="given")
+    ring.append(kept)
+    assert kept.uuid == "given"

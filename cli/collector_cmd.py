@@ -3,23 +3,23 @@
 It loads the eBPF datapath, attaches it to the endpoints of the configured sources (the labs on
 this machine, a static endpoints file) and records flows in the node's ring. It enforces the
 network policies given through its control socket (`flowscope policy ...`) and those of a
-watched policy directory (--policy-dir). With --print it also writes every ring entry to
-standard output as Hubble's JSON lines (GetFlowsResponse objects), which is handy until a
-client connects to the node's Observer API.
+watched policy directory (--policy-dir). It serves the node's flows through the Observer API
+and the batched stream on --listen-address (localhost:4244), and with --relay announces itself
+to a relay. With --print it also writes every ring entry to standard output as Hubble's JSON
+lines (GetFlowsResponse objects).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
 
 from google.protobuf.message import Message
 
-from flowscope.collector.collector import DEFAULT_IDENTITY_STATE, Collector, Config
+from flowscope.cli import stack
+from flowscope.collector.collector import DEFAULT_IDENTITY_STATE, Config
 from flowscope.collector.control import DEFAULT_SOCKET
 from flowscope.collector.labconfig import LAB_STATE_DIR
 from flowscope.collector.loader import DatapathConfig
@@ -30,7 +30,11 @@ from flowscope.common.jsonlines import dumps
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2
 
+NODE_LISTEN_ADDRESS = "localhost:4244"
+
 EXAMPLES = """examples:
+  flowscope collector                                  # serve the node's flows on :4244
+  flowscope collector --relay localhost:4245           # and have the relay follow it
   flowscope collector --print                          # watch the lab's flows as JSON lines
   flowscope collector --events perf --sweep-interval 2
   flowscope collector --no-lab --endpoints-file endpoints.yaml
@@ -46,6 +50,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_collector_flags(parser)
+    parser.add_argument(
+        "--listen-address",
+        default=NODE_LISTEN_ADDRESS,
+        help=f"serve the node's Observer API here (default {NODE_LISTEN_ADDRESS})",
+    )
+    parser.add_argument(
+        "--relay",
+        metavar="HOST:PORT",
+        help="announce this collector to the relay at HOST:PORT, which then follows it",
+    )
+    parser.add_argument(
+        "--print", action="store_true", help="write ring entries to standard output as JSON lines"
+    )
+    parser.set_defaults(func=run)
+
+
+def add_collector_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that configure a collector (`config_from` reads them back)."""
     defaults = Config()
     datapath = DatapathConfig()
     parser.add_argument(
@@ -131,10 +154,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_SOCKET,
         help=f"serve `flowscope policy` on this unix socket, root only (default {DEFAULT_SOCKET})",
     )
-    parser.add_argument(
-        "--print", action="store_true", help="write ring entries to standard output as JSON lines"
-    )
-    parser.set_defaults(func=run)
 
 
 def _positive(text: str) -> int:
@@ -178,23 +197,19 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    collector = Collector(config_from(args))
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    collector.start()
-    try:
+    stop = stack.stop_on_signals()
+    with ExitStack() as running:
+        collector = running.enter_context(stack.running_collector(config_from(args)))
+        server = running.enter_context(stack.node_server(collector, args.listen_address))
+        if args.relay:
+            running.enter_context(
+                stack.announced(args.relay, args.node_name, f"localhost:{server.port}")
+            )
         seq = collector.ring.first_seq()
         while not stop.is_set():
             if args.print:
                 seq = _print_new(collector.ring, seq, args.node_name)
             collector.ring.wait(seq, timeout=0.5)
-    finally:
-        collector.stop()
     stats = collector.stats()
     print(
         f"collector stopped: {stats.flows} flows, {stats.lost_transport_full} events lost "

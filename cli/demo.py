@@ -3,7 +3,8 @@
 It builds the demo lab (pods in namespaces default and data, and a world host), applies demo
 policies that allow, deny and audit, starts servers and steady clients inside the pods (one
 request a second per client and target, to lab addresses only), runs the collector and the
-node's gRPC server (localhost:4244), and prints what to run next. Ctrl-C (or SIGTERM, or the
+node's gRPC server (localhost:4244) and the relay with its embedded store (localhost:4245) as
+`flowscope up` does, and prints what to run next. Ctrl-C (or SIGTERM, or the
 end of --duration) stops the traffic and the collector (tc filters removed) and destroys the
 lab. With --print, the policy verdicts are printed as `flowscope observe` prints them.
 """
@@ -23,20 +24,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
+from flowscope.cli import up
 from flowscope.cli.printers import PrinterOptions, make_printer
-from flowscope.collector.collector import Collector, Config
+from flowscope.collector.collector import Config
 from flowscope.collector.control import DEFAULT_SOCKET
 from flowscope.collector.labconfig import LAB_STATE_DIR, LabConfig, parse_lab
 from flowscope.collector.labnet import create_lab, destroy_lab
 from flowscope.collector.policy import parse_policies
 from flowscope.collector.ring import FlowRing
-from flowscope.collector.server import Config as ServerConfig
-from flowscope.collector.server import NodeServer, NodeStatus
 from flowscope.common.vocab import EVENT_TYPE_POLICY_VERDICT
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2
 
 NGINX: Final = "nginx-5d7f8c9b4-x2kqp"
+DEMO_STORE: Final = Path("/var/lib/flowscope/demo-store")
 DEMO_LAB: Final = {
     "name": "demo",
     "network": {"ipv4": "10.194.0.0/16", "ipv6": "fd00:194::/64",
@@ -154,13 +155,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="with --print: name the policies that allowed or denied")
     parser.add_argument("--interval", type=_positive_seconds, default=1.0,
                         help="seconds between two requests of one client (default 1)")
-    parser.add_argument("--listen", default="localhost:4244",
-                        help="the node gRPC server's address (default localhost:4244)")
     parser.add_argument("--lab-state-dir", type=Path, default=LAB_STATE_DIR,
                         help=f"where the demo lab's state goes (default {LAB_STATE_DIR})")
     parser.add_argument("--control-socket", type=Path, default=DEFAULT_SOCKET,
                         help=f"the collector's control socket (default {DEFAULT_SOCKET})")
-    parser.set_defaults(func=run)
+    up.add_stack_flags(parser)
+    parser.set_defaults(func=run, store=DEMO_STORE)
 
 
 def _positive_seconds(text: str) -> float:
@@ -181,12 +181,12 @@ def run(args: argparse.Namespace) -> int:
     lab = parse_lab(DEMO_LAB, "demo lab")
     with ExitStack() as stack:
         stack.enter_context(_lab(lab, args.lab_state_dir))
-        collector = stack.enter_context(_collector(args))
+        node = stack.enter_context(up.node_stack(_collector_config(args), args))
+        collector = node.collector
         collector.policies.apply(parse_policies(
             POLICIES.replace("WORLD", lab.find("world/internet").ipv4), "demo-policies.yaml"))
-        server = stack.enter_context(_node_server(collector, args.listen))
         stack.enter_context(_pods(lab, args.interval))
-        _print_next_steps(lab, server.port, args)
+        _print_next_steps(lab, node, args)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         _follow(collector.ring, args, stop, deadline)
     print("demo stopped: traffic, collector and lab removed", file=sys.stderr)
@@ -203,28 +203,9 @@ def _lab(lab: LabConfig, state_dir: Path) -> Iterator[None]:
         destroy_lab(lab.name, state_dir)
 
 
-@contextmanager
-def _collector(args: argparse.Namespace) -> Iterator[Collector]:
-    collector = Collector(Config(node_name="flowscope-demo", lab_state_dir=args.lab_state_dir,
-                                 identity_state=None, control_socket=args.control_socket))
-    collector.start()
-    try:
-        yield collector
-    finally:
-        collector.stop()
-
-
-@contextmanager
-def _node_server(collector: Collector, listen: str) -> Iterator[NodeServer]:
-    server = NodeServer(ServerConfig(listen_address=listen), collector.ring,
-                        NodeStatus(node_name=collector.config.node_name,
-                                   started_ns=collector.started_ns,
-                                   seen_flows=lambda: collector.stats().flows))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def _collector_config(args: argparse.Namespace) -> Config:
+    return Config(node_name="flowscope-demo", lab_state_dir=args.lab_state_dir,
+                  identity_state=None, control_socket=args.control_socket)
 
 
 @contextmanager
@@ -245,14 +226,15 @@ def _pods(lab: LabConfig, interval: float) -> Iterator[None]:
             process.wait()
 
 
-def _print_next_steps(lab: LabConfig, port: int, args: argparse.Namespace) -> None:
+def _print_next_steps(lab: LabConfig, node: up.Node, args: argparse.Namespace) -> None:
     policy = "flowscope policy" + ("" if args.control_socket == DEFAULT_SOCKET
                                    else f" --socket {args.control_socket}")
     lab_cmd = "flowscope lab" + ("" if args.lab_state_dir == LAB_STATE_DIR
                                  else f" --state-dir {args.lab_state_dir}")
     pods = [pod for pod in lab.pods if not pod.is_world]
     print(f"""flowscope demo is running: lab {lab.name!r} with {len(pods)} pods and a world \
-host, the collector, and the node server on localhost:{port}.
+host, the collector (node API {node.node_address}), and the relay with its store
+(relay API {node.relay_address}, history in {args.store}).
 
 Traffic: default/client -> nginx, dns, db and the world host are allowed (dns by an \
 audited policy);
@@ -260,9 +242,10 @@ unauthorized-client -> nginx is denied (no rule allows it), -> db denied by a de
 -> dns audited.
 
 Next:
-  flowscope observe --server localhost:{port} -t policy-verdict -f
-  flowscope observe --server localhost:{port} --verdict DROPPED -f
-  flowscope observe --server localhost:{port} -t policy-verdict --print-policy-names --last 20
+  flowscope observe -t policy-verdict -f
+  flowscope observe --verdict DROPPED --since 5m
+  flowscope observe -t policy-verdict --print-policy-names --last 20
+  flowscope observe --server {node.node_address} -f      # the node itself, without the relay
   sudo {policy} list
   sudo {lab_cmd} exec default/client -- ping -c1 {lab.find(f"default/{NGINX}").ipv4}
 

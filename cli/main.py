@@ -27,6 +27,7 @@ from flowscope.cli import (
     relay_cmd,
     status,
     token,
+    up,
 )
 from flowscope.common.errors import FlowscopeError
 
@@ -69,6 +70,7 @@ def _version(args: argparse.Namespace) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     observe.register,
+    up.register,
     status.register,
     list_cmd.register,
     relay_cmd.register,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from flowscope.collector.labconfig import LabConfig, parse_lab
 pytestmark = pytest.mark.kernel
 
 LISTEN = "localhost:14298"
+RELAY = "localhost:14299"
 TIME = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d\.\d{3}"
 ID = r"\(ID:\d+\)"
 EXPECTED = {
@@ -50,10 +53,16 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
     lab = parse_lab(DEMO_LAB, "demo lab")
+    # The relay runs as the unprivileged service user: its store must be reachable by it,
+    # which pytest's private tmp_path is not.
+    relay_dir = Path(tempfile.mkdtemp(prefix="flowscope-demo-"))
+    relay_dir.chmod(0o755)
     demo = subprocess.Popen(
-        [sys.executable, "-m", "flowscope.cli.main", "demo", "--print", "--duration", "60",
+        [sys.executable, "-m", "flowscope.cli.main", "demo", "--print", "--duration", "90",
          "--interval", "0.5", "--lab-state-dir", str(tmp_path),
-         "--control-socket", str(tmp_path / "collector.sock"), "--listen", LISTEN],
+         "--control-socket", str(tmp_path / "collector.sock"),
+         "--node-listen-address", LISTEN, "--relay-listen-address", RELAY,
+         "--store", str(relay_dir / "store"), "--log-dir", str(relay_dir / "log")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     assert demo.stdout is not None
@@ -84,12 +93,20 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert len(observed) == 50
         assert any(re.fullmatch(EXPECTED["allowed"], line) for line in observed)
         assert any(re.fullmatch(EXPECTED["denied"], line) for line in observed)
+        # So does the relay, from its store: the demo runs the whole stack, as `up` does.
+        stored = subprocess.run(
+            [python, "-m", "flowscope.cli.main", "observe", "--server", RELAY, "-t",
+             "policy-verdict", "--since", "5m", "--verdict", "DROPPED"],
+            capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
+        assert any(re.fullmatch(EXPECTED["denied"], line) for line in stored)
+        assert all(" DENIED " in line for line in stored)
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0
     finally:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+        shutil.rmtree(relay_dir, ignore_errors=True)
     reader.join(timeout=5)
     printed = [line.rstrip("\n") for line in lines]
     for what, pattern in EXPECTED.items():

@@ -27,6 +27,7 @@ from flowscope.cli import (
     relay_cmd,
     status,
     token,
+    top,
     up,
 )
 from flowscope.common.errors import FlowscopeError
@@ -73,6 +74,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     up.register,
     status.register,
     list_cmd.register,
+    top.register,
     relay_cmd.register,
     collector_cmd.register,
     lab.register,

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from relay_cluster import Node, flows_of, observer, relay_config, start_relay, wait_for
 
 import flowscope
-from flowscope.cli import list_cmd, observe, status
+from flowscope.cli import list_cmd, observe, status, top
 from flowscope.cli.main import _Parser
 from flowscope.common.filters import compile_predicate
 from flowscope.proto.aggregate import aggregate_pb2, aggregate_pb2_grpc
@@ -282,6 +282,19 @@ def test_status_nodes_and_namespaces_through_the_cli(
         ("payments", 4),
         ("shop", 4),
     ]
+
+    args = _parse(top.register, ["top", "--server", server, "--group", "namespace"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "SOURCE        FLOWS   BYTES",
+        "kube-system   4       0",
+        "payments      4       0",
+        "shop          4       0",
+    ]
+    args = _parse(top.register, ["top", "--server", server, "--group", "namespace",
+                                 "--not", "--from-namespace", "shop", "--limit", "1"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["kube-system   4       0"]
 
     args = _parse(status.register, ["status", "--server", server])
     assert args.func(args) == 0

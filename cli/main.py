@@ -28,6 +28,7 @@ from flowscope.cli import (
     status,
     token,
     top,
+    ui_cmd,
     up,
 )
 from flowscope.common.errors import FlowscopeError
@@ -80,6 +81,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     lab.register,
     policy.register,
     demo.register,
+    ui_cmd.register,
     certs.register,
     token.register,
     config.register,

@@ -1,0 +1,1 @@
+"""The UI's HTTP routes: the JSON API (map, flows, cluster) and the page."""

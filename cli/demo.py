@@ -232,9 +232,10 @@ def _print_next_steps(lab: LabConfig, node: up.Node, args: argparse.Namespace) -
     lab_cmd = "flowscope lab" + ("" if args.lab_state_dir == LAB_STATE_DIR
                                  else f" --state-dir {args.lab_state_dir}")
     pods = [pod for pod in lab.pods if not pod.is_world]
+    ui = "" if node.ui_url is None else f",\nand the web UI at {node.ui_url}"
     print(f"""flowscope demo is running: lab {lab.name!r} with {len(pods)} pods and a world \
 host, the collector (node API {node.node_address}), and the relay with its store
-(relay API {node.relay_address}, history in {args.store}).
+(relay API {node.relay_address}, history in {args.store}){ui}.
 
 Traffic: default/client -> nginx, dns, db and the world host are allowed (dns by an \
 audited policy);

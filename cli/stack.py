@@ -2,7 +2,7 @@
 `demo` compose.
 
 The collector runs in this process, as root: it needs the kernel. The relay (with its
-embedded store) and the UI run as child processes under an unprivileged system user, also
+embedded store) and the web UI run as child processes under an unprivileged system user, also
 when root starts them: only the collector needs privileges (ARCHITECTURE.md, principle 7).
 Each part is a context manager, so an ExitStack tears down whatever was started, in reverse
 order, whatever fails.
@@ -18,7 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -119,14 +120,17 @@ def owned_directory(path: Path, uid: int, gid: int) -> Path:
     return path
 
 
+Ready = Callable[[], bool]
+
+
 @contextmanager
 def unprivileged_child(
-    name: str, argv: Sequence[str], health_address: str | None, log: Path
+    name: str, argv: Sequence[str], ready: Ready, log: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`flowscope ARGV...` as a child process, dropped to the service user when we are root.
 
-    With health_address, waits until the child's gRPC health check says SERVING. Its output
-    goes to `log`. At the end it gets SIGTERM, then SIGKILL if it does not exit in time.
+    Waits until `ready()` says the child serves. Its output goes to `log`. At the end it gets
+    SIGTERM, then SIGKILL if it does not exit in time.
     """
     command = [sys.executable, "-m", "flowscope.cli.main", *argv]
     user: dict[str, object] = {}
@@ -140,8 +144,7 @@ def unprivileged_child(
             cwd="/", **user,  # type: ignore[call-overload]
         )
     try:
-        if health_address is not None:
-            _wait_serving(name, child, health_address, log)
+        _wait_ready(name, child, ready, log)
         yield child
     finally:
         if child.poll() is None:
@@ -153,30 +156,48 @@ def unprivileged_child(
                 child.wait()
 
 
-def _wait_serving(name: str, child: subprocess.Popen[bytes], address: str, log: Path) -> None:
+def _wait_ready(name: str, child: subprocess.Popen[bytes], ready: Ready, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    with grpc.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if child.poll() is not None:
-                raise FlowscopeError(
-                    f"the {name} exited with code {child.returncode} before serving; "
-                    f"its log: {log}"
-                )
+    while not ready():
+        if child.poll() is not None:
+            raise FlowscopeError(
+                f"the {name} exited with code {child.returncode} before serving; its log: {log}"
+            )
+        if time.monotonic() > deadline:
+            raise FlowscopeError(
+                f"the {name} did not serve within {START_TIMEOUT:.0f} s; its log: {log}"
+            )
+        time.sleep(0.2)
+
+
+def grpc_serving(address: str) -> Ready:
+    """Whether the gRPC server at `address` says SERVING for the Observer service."""
+
+    def check() -> bool:
+        with grpc.insecure_channel(address) as channel:
             try:
-                answer = health.Check(
+                answer = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=OBSERVER_SERVICE), timeout=1.0
                 )
-                if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
             except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise FlowscopeError(
-                    f"the {name} did not serve on {address} within {START_TIMEOUT:.0f} s; "
-                    f"its log: {log}"
-                )
-            time.sleep(0.2)
+                return False
+        serving: bool = answer.status == health_pb2.HealthCheckResponse.SERVING
+        return serving
+
+    return check
+
+
+def http_serving(url: str) -> Ready:
+    """Whether `url` answers 200."""
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    return check
 
 
 @contextmanager
@@ -190,5 +211,14 @@ def relay_child(
         "relay", "--listen-address", listen_address, "--store", str(store),
         "--spool-dir", str(store / "spool"), "--peers", peers, "--node-name", node_name,
     ]
-    with unprivileged_child("relay", argv, listen_address, log) as child:
+    with unprivileged_child("relay", argv, grpc_serving(listen_address), log) as child:
         yield child
+
+
+@contextmanager
+def ui_child(listen_address: str, relay_address: str, log: Path) -> Iterator[str]:
+    """The web UI, talking to the relay, unprivileged; yields its URL."""
+    url = f"http://{listen_address}/"
+    argv = ["ui", "--listen-address", listen_address, "--server", relay_address]
+    with unprivileged_child("web UI", argv, http_serving(url + "openapi.json"), log):
+        yield url

@@ -1,9 +1,10 @@
 """`flowscope up`: all of flowscope on this node, in one command (root).
 
-The collector (eBPF datapath, root) with its node server on localhost:4244, and the relay with
-its embedded ClickHouse store (chDB) on localhost:4245, running unprivileged as the system
-user `flowscope`, following the collector. Ctrl-C (or SIGTERM) stops everything; the store
-stays for the next run. `flowscope demo` runs the same stack beside its lab and traffic.
+The collector (eBPF datapath, root) with its node server on localhost:4244; the relay with its
+embedded ClickHouse store (chDB) on localhost:4245, following the collector; and the web UI on
+127.0.0.1:12000. The relay and the UI run unprivileged as the system user `flowscope`.
+Ctrl-C (or SIGTERM) stops everything; the store stays for the next run. `flowscope demo` runs
+the same stack beside its lab and traffic.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from flowscope.collector.collector import Collector
 from flowscope.collector.collector import Config as CollectorConfig
 
 RELAY_LISTEN_ADDRESS: Final = "localhost:4245"
+UI_LISTEN_ADDRESS: Final = "127.0.0.1:12000"
 DEFAULT_STORE: Final = Path("/var/lib/flowscope/store")
 DEFAULT_LOG_DIR: Final = Path("/var/log/flowscope")
 
 EXAMPLES = """examples:
-  flowscope up                                   # collector, relay and store on this node
+  flowscope up                                   # collector, relay, store and UI
   flowscope up --store /srv/flowscope/store      # keep the history elsewhere
   flowscope observe -t policy-verdict -f         # then, in another terminal
 """
@@ -39,12 +41,13 @@ class Node:
     collector: Collector
     node_address: str
     relay_address: str
+    ui_url: str | None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "up",
-        help="run all of flowscope on this node: collector, relay and store (root)",
+        help="run all of flowscope on this node: collector, relay, store and UI (root)",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,6 +67,12 @@ def add_stack_flags(parser: argparse.ArgumentParser) -> None:
         default=RELAY_LISTEN_ADDRESS,
         help=f"the relay's Observer API (default {RELAY_LISTEN_ADDRESS})",
     )
+    parser.add_argument(
+        "--ui-listen-address",
+        default=UI_LISTEN_ADDRESS,
+        help=f"the web UI (default {UI_LISTEN_ADDRESS})",
+    )
+    parser.add_argument("--no-ui", action="store_true", help="do not start the web UI")
     parser.add_argument(
         "--store",
         type=Path,
@@ -94,24 +103,33 @@ def node_stack(config: CollectorConfig, args: argparse.Namespace) -> Iterator[No
                 args.log_dir / "relay.log",
             )
         )
+        ui_url = None
+        if not args.no_ui:
+            ui_url = running.enter_context(
+                stack.ui_child(
+                    args.ui_listen_address, args.relay_listen_address, args.log_dir / "ui.log"
+                )
+            )
         collector = running.enter_context(stack.running_collector(config))
         running.enter_context(stack.node_server(collector, node_address))
-        yield Node(collector, node_address, args.relay_listen_address)
+        yield Node(collector, node_address, args.relay_listen_address, ui_url)
 
 
 def run(args: argparse.Namespace) -> int:
     stop = stack.stop_on_signals()
     with node_stack(config_from(args), args) as node:
+        ui = f"  web UI     {node.ui_url}\n" if node.ui_url else ""
         sys.stderr.write(
             f"flowscope is up: node {node.collector.config.node_name}\n"
             f"  node API   {node.node_address}\n"
             f"  relay API  {node.relay_address} (history in {args.store})\n"
+            f"{ui}"
             "next:\n"
             "  flowscope observe -f                        # live flows through the relay\n"
             "  flowscope observe --since 1h -t policy-verdict\n"
-            "  flowscope status; flowscope list nodes\n"
+            "  flowscope status; flowscope list nodes; flowscope top\n"
             "Ctrl-C stops it.\n"
         )
         stop.wait()
-    sys.stderr.write("flowscope stopped: collector and relay down, store kept\n")
+    sys.stderr.write("flowscope stopped: collector, relay and UI down, store kept\n")
     return 0

@@ -3,6 +3,7 @@ Hubble's compact format, real enforcement while it runs, and a complete teardown
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.kernel
 
 LISTEN = "localhost:14298"
 RELAY = "localhost:14299"
+UI = "127.0.0.1:14300"
 TIME = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d\.\d{3}"
 ID = r"\(ID:\d+\)"
 EXPECTED = {
@@ -62,6 +65,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
          "--interval", "0.5", "--lab-state-dir", str(tmp_path),
          "--control-socket", str(tmp_path / "collector.sock"),
          "--node-listen-address", LISTEN, "--relay-listen-address", RELAY,
+         "--ui-listen-address", UI,
          "--store", str(relay_dir / "store"), "--log-dir", str(relay_dir / "log")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -100,6 +104,13 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
         assert any(re.fullmatch(EXPECTED["denied"], line) for line in stored)
         assert all(" DENIED " in line for line in stored)
+        # And the web UI, running unprivileged like the relay, draws the denied edge.
+        with urllib.request.urlopen(f"http://{UI}/api/map?range=5m&group=pod") as answer:
+            edges = json.load(answer)["edges"]
+        assert any(edge["source"] == "default/unauthorized-client"
+                   and edge["destination"] == f"default/{NGINX}" and edge["port"] == 80
+                   and edge["verdicts"].get("DROPPED", 0) > 0
+                   for edge in edges), edges
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0
     finally:

@@ -1,12 +1,14 @@
 """Store ingest: flows/s through the store writer into embedded chDB.
 
-Pre-builds batches of bench/flowgen's realistic flows (numbered per node, with
-uuids derived from node and sequence as collectors make them, dated now),
-then times Store.write() of every batch until the writer has inserted them
-all, and reports flows/s, the process's CPU seconds per second, and the
-column conversion's share (schema.flows_to_arrow alone).
+Pre-builds collector-sized batches of bench/flowgen's realistic flows (numbered
+per node, with uuids derived from node and sequence as collectors make them,
+dated now), serialized as collectors send them, then times
+Store.write_serialized() of every batch until the writer has inserted them all
+(--objects: Store.write() of Flow messages, which serializes them first), and
+reports flows/s, the process's CPU seconds per second, and the Python share per
+flow (received.row alone: remainder and landing row; the rest is the engine's).
 
-    bench/run store-ingest [--flows 200000] [--batch 50000]
+    bench/run store-ingest [--flows 200000] [--batch 50000] [--objects]
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import flowgen  # noqa: E402
 
 from flowscope.common import schema  # noqa: E402
 from flowscope.proto.flow import flow_pb2  # noqa: E402
-from flowscope.relay.store import Store, StoreConfig  # noqa: E402
+from flowscope.relay.store import Store, StoreConfig, received  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -53,16 +55,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=50_000)
+    parser.add_argument("--objects", action="store_true", help="write Flow messages")
     args = parser.parse_args()
     flows = realistic_flows(args.flows)
-    batches = [flows[i : i + 1000] for i in range(0, len(flows), 1000)]  # collector-sized
+    serialized = [flow.SerializeToString() for flow in flows]
+    source = flows if args.objects else serialized
+    batches = [source[i : i + 1000] for i in range(0, len(source), 1000)]  # collector-sized
     print(f"cpu: {cpu_model()}, {os.cpu_count()} cores; {len(flows)} flows")
 
-    sample = flows[:50_000]
+    sample = serialized[:50_000]
     started = time.process_time()
-    schema.flows_to_arrow(sample)
+    for flow in sample:
+        received.row(flow)
     convert = (time.process_time() - started) / len(sample)
-    print(f"column conversion alone: {convert * 1e6:.1f} µs CPU/flow ({1 / convert:,.0f} flows/s)")
+    print(f"Python per flow (received.row): {convert * 1e6:.1f} µs CPU ({1 / convert:,.0f}/s)")
 
     with tempfile.TemporaryDirectory() as directory:
         config = StoreConfig(
@@ -74,8 +80,9 @@ def main() -> int:
         store = Store(config)
         store.start()
         cpu, wall = time.process_time(), time.perf_counter()
+        write = store.write if args.objects else store.write_serialized
         for batch in batches:
-            store.write(batch)
+            write(batch)  # type: ignore[arg-type]
         store.drain(600)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         counters = store.counters()

@@ -17,7 +17,6 @@ sys.path.insert(0, str(HERE))
 
 from bench_store_ingest import cpu_model, realistic_flows  # noqa: E402
 
-from flowscope.common import schema  # noqa: E402
 from flowscope.relay.store import Store, StoreConfig  # noqa: E402
 
 
@@ -28,10 +27,17 @@ def main() -> int:
     flows = realistic_flows(args.flows)
     print(f"cpu: {cpu_model()}; {len(flows):,} flows")
     with tempfile.TemporaryDirectory() as directory:
-        store = Store(StoreConfig(dsn=f"chdb://{directory}/db", spool_dir=Path(directory) / "s"))
+        config = StoreConfig(
+            dsn=f"chdb://{directory}/db",
+            spool_dir=Path(directory) / "s",
+            queue_max_batches=len(flows) // 1000 + 1,
+        )
+        store = Store(config)
         store.start()
-        for start in range(0, len(flows), 50_000):
-            store.load(schema.flows_to_arrow(flows[start : start + 50_000]))
+        serialized = [flow.SerializeToString() for flow in flows]
+        for start in range(0, len(serialized), 1000):  # through the writer, as ingested
+            store.write_serialized(serialized[start : start + 1000])
+        store.drain(600)
         store.optimize()
         parts = store.select(
             "SELECT table, sum(rows), sum(bytes_on_disk), sum(secondary_indices_compressed_bytes)"

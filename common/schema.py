@@ -15,6 +15,11 @@ READ_SQL's columns, field for field.
 
 Inserts are columnar: flows_to_arrow() gives a pyarrow Table for
 clickhouse-connect's insert_arrow(), flows_to_columns() one list per column.
+Or ClickHouse decodes the flows itself: each Column's `ingest` SQL computes
+its value from a row of Flow fields that ClickHouse's Protobuf format read
+(`received(path)` names one), and split() gives, from a serialized flow, what
+that row needs beside the flow: its node and sequence, the remainder and the
+HTTP path (relay/store/ddl.py builds the landing table and its view from these).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, Final
 
-from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from flowscope.common import accessors
@@ -36,6 +42,11 @@ from flowscope.proto.flow import flow_pb2
 Flow = flow_pb2.Flow
 FLOW_COLUMN: Final = "flow"
 PRESENT_COLUMN: Final = "present"
+# The ingest row: the Flow's fields under RECEIVED_PREFIX ("received_source"),
+# beside the remainder and the HTTP path computed from the serialized flow.
+RECEIVED_PREFIX: Final = "received"
+REMAINDER_FIELD: Final = "remainder"
+HTTP_PATH_FIELD: Final = "http_path"
 
 Reader = Callable[[Flow], object]
 Writer = Callable[[Flow, Any], None]
@@ -54,7 +65,8 @@ class Column:
     alias makes the column an ALIAS computed from the others (never inserted).
     path names the Flow field a column holds as it is, so that the converter
     reads all such fields in one call; root, the top-level field a computed
-    value depends on alone (a path's first part otherwise).
+    value depends on alone (a path's first part otherwise). ingest is the SQL
+    computing the value from an ingest row (received(path) for a path's).
     """
 
     name: str
@@ -68,6 +80,7 @@ class Column:
     alias: str = ""
     path: str = ""
     root: str = ""
+    ingest: str = ""
 
     def ddl(self) -> str:
         if self.alias:
@@ -78,6 +91,16 @@ class Column:
     @property
     def read_sql(self) -> str:
         return self.read or self.name
+
+
+def received(path: str) -> str:
+    """The SQL reading the Flow field at path from an ingest row, where each
+    message is a Nullable(Tuple) (NULL when absent; read as its defaults)."""
+    top, *names = path.split(".")
+    sql = f"{RECEIVED_PREFIX}_{top}"
+    for name in names:
+        sql = f"tupleElement(assumeNotNull({sql}), '{name}')"
+    return sql
 
 
 def _enum(enum: EnumDescriptor) -> str:
@@ -125,7 +148,15 @@ def _plain(
 ) -> Column:
     """A column holding the scalar at path as it is, and writing it back."""
     return Column(
-        name, type_, attrgetter(path), filters, codec, restore=_set(path), read=read, path=path
+        name,
+        type_,
+        attrgetter(path),
+        filters,
+        codec,
+        restore=_set(path),
+        read=read,
+        path=path,
+        ingest=received(path),
     )
 
 
@@ -133,14 +164,40 @@ def _enum_column(
     name: str, enum: EnumDescriptor, path: str, filters: tuple[str, ...] = ()
 ) -> Column:
     # Read back as the number: clickhouse-connect gives enums as their names.
-    return _plain(name, _enum(enum), path, filters, read=f"CAST({name}, 'Int16')")
+    column = _plain(name, _enum(enum), path, filters, read=f"CAST({name}, 'Int16')")
+    return replace(column, ingest=_known_sql(received(path), enum))
+
+
+def _known_sql(sql: str, enum: EnumDescriptor) -> str:
+    """SQL of an enum's number when the enum has it, else 0: an Enum column refuses
+    other numbers (the remainder keeps them, see _unknown_enums_sql)."""
+    return f"if({sql} IN ({_numbers(enum)}), {sql}, 0)"
+
+
+def _numbers(enum: EnumDescriptor) -> str:
+    return ", ".join(str(value.number) for value in enum.values)
+
+
+def _varint_sql(sql: str) -> str:
+    """SQL of an integer's protobuf varint (negative numbers as 64-bit two's complement)."""
+    value = f"toUInt64({sql})"
+    more = f"if(i < 9 AND bitShiftRight({value}, 7 * (i + 1)) != 0, 128, 0)"
+    byte = f"char(bitOr(bitAnd(bitShiftRight({value}, 7 * i), 127), {more}))"
+    used = f"arrayFilter(i -> i = 0 OR bitShiftRight({value}, 7 * i) != 0, range(10))"
+    return f"arrayStringConcat(arrayMap(i -> {byte}, {used}))"
 
 
 def _repeated(name: str, type_: str, path: str, filters: tuple[str, ...] = ()) -> Column:
     """A column holding the repeated scalar field at path as a list."""
     read = attrgetter(path)
     return Column(
-        name, type_, lambda flow: read(flow)[:], filters, restore=_extend(path), path=path
+        name,
+        type_,
+        lambda flow: read(flow)[:],
+        filters,
+        restore=_extend(path),
+        path=path,
+        ingest=received(path),
     )
 
 
@@ -164,7 +221,14 @@ def _oneof_column(
         filters,
         restore=restore,
         read=f"CAST({name}, 'Int8')",
+        ingest=_case_sql({f"{path}.{field.name}": str(field.number) for field in fields}, "0"),
     )
+
+
+def _case_sql(cases: dict[str, str], otherwise: str) -> str:
+    """SQL: the value of the first oneof case (a path) that is set, else otherwise."""
+    branches = ", ".join(f"{received(path)} IS NOT NULL, {value}" for path, value in cases.items())
+    return f"multiIf({branches}, {otherwise})"
 
 
 def _nanoseconds(flow: Flow) -> int:
@@ -209,20 +273,29 @@ def _set_address(path: str) -> Writer:
     return write
 
 
-def _canonical_ip(flow: Flow) -> bool:
-    """Whether the columns give the flow's IP message back exactly."""
-    ip = flow.IP
-    return all(_packed_address(text)[1] for text in (ip.source, ip.destination, ip.source_xlated))
+@lru_cache(maxsize=65536)
+def _exact_ip(data: bytes) -> bool:
+    """Whether the columns give a serialized IP message back exactly."""
+    ip = flow_pb2.IP.FromString(data)
+    texts = (ip.source, ip.destination, ip.source_xlated)
+    return ip.ipVersion in _IP_VERSIONS and all(_packed_address(text)[1] for text in texts)
 
 
-_PORTED: Final = frozenset({"TCP", "UDP", "SCTP"})
+_IP_VERSIONS: Final = frozenset(value.number for value in flow_pb2.IPVersion.DESCRIPTOR.values)
 
 
-def _ported_l4(flow: Flow) -> bool:
-    """Whether the columns give the flow's l4 message back exactly: no case, or a
-    case whose fields are all ports and TCP flags."""
-    case = flow.l4.WhichOneof("protocol")
-    return case is None or case in _PORTED
+# The tags of the l4 cases whose fields are all ports and TCP flags (field
+# number << 3 | length-delimited).
+_PORTED_CASES: Final = ("TCP", "UDP", "SCTP")
+_PORTED_TAGS: Final = frozenset(
+    flow_pb2.Layer4.DESCRIPTOR.fields_by_name[name].number << 3 | 2 for name in _PORTED_CASES
+)
+
+
+def _ported_l4(data: bytes) -> bool:
+    """Whether the columns give a serialized l4 message back exactly: no case, or
+    one case (of fewer than 128 bytes) whose fields are all ports and TCP flags."""
+    return not data or (data[0] in _PORTED_TAGS and len(data) == 2 + data[1])
 
 
 def _set_l4_case(flow: Flow, number: int) -> None:
@@ -245,6 +318,10 @@ def _tcp_flags(flow: Flow) -> int:
     return accessors.tcp_flag_mask(l4.TCP.flags) if l4.HasField("TCP") else 0
 
 
+def _port_sql(name: str) -> str:
+    return _case_sql({f"l4.{case}": received(f"l4.{case}.{name}") for case in _PORTED_CASES}, "0")
+
+
 def _set_tcp_flags(flow: Flow, mask: int) -> None:
     for name, bit in accessors.TCP_FLAG_BITS:
         if mask & bit:
@@ -255,6 +332,10 @@ def _workload_attribute(side: str, attribute: str) -> Reader:
     read = attrgetter(f"{side}.workloads")
     each = attrgetter(attribute)
     return lambda flow: list(map(each, read(flow)))
+
+
+def _workload_sql(side: str, attribute: str) -> str:
+    return f"arrayMap(w -> tupleElement(w, '{attribute}'), {received(side + '.workloads')})"
 
 
 def _set_workloads(side: str, attribute: str) -> Writer:
@@ -302,7 +383,7 @@ def _policy_names(flow: Flow) -> list[str]:
 
 # uuids derived from (node_name, node_sequence) are not stored: a version-8 UUID
 # of 60 bits of MD5(node_name) and the 62-bit sequence, unique per node and
-# sequence. DERIVED_UUID_SQL computes the same text in ClickHouse.
+# sequence. _derived_uuid_sql() computes the same text in ClickHouse.
 _SEQUENCE_VARIANT: Final = 1 << 63
 _SEQUENCE_BITS: Final = (1 << 62) - 1
 
@@ -326,15 +407,22 @@ def _stored_uuid(flow: Flow) -> str:
     return uuid
 
 
-_DERIVED_UUID_SQL: Final = (
-    "concat(substring(lower(hex(MD5(node_name))), 1, 8), '-',"
-    " substring(lower(hex(MD5(node_name))), 9, 4), '-8',"
-    " substring(lower(hex(MD5(node_name))), 14, 3), '-',"
-    " substring(lower(hex(bitOr(bitAnd(node_sequence, 0x3FFFFFFFFFFFFFFF),"
-    " 0x8000000000000000))), 1, 4), '-',"
-    " substring(lower(hex(bitOr(bitAnd(node_sequence, 0x3FFFFFFFFFFFFFFF),"
-    " 0x8000000000000000))), 5, 12))"
-)
+def _derived_uuid_sql(node_name: str, node_sequence: str) -> str:
+    """SQL computing derived_uuid() from the SQL of a node name and sequence."""
+    digest = f"lower(hex(MD5({node_name})))"
+    tail = f"lower(hex(bitOr(bitAnd({node_sequence}, 0x3FFFFFFFFFFFFFFF), 0x8000000000000000)))"
+    return (
+        f"concat(substring({digest}, 1, 8), '-', substring({digest}, 9, 4), '-8',"
+        f" substring({digest}, 14, 3), '-', substring({tail}, 1, 4), '-',"
+        f" substring({tail}, 5, 12))"
+    )
+
+
+def _stored_uuid_sql() -> str:
+    """SQL of the stored_uuid of an ingest row: '' when the uuid is the derived one."""
+    uuid, sequence = received("uuid"), received("node_sequence")
+    derived = _derived_uuid_sql(received("node_name"), sequence)
+    return f"if({sequence} != 0 AND {uuid} = {derived}, '', {uuid})"
 
 
 def _endpoint_columns(side: str) -> list[Column]:
@@ -365,6 +453,7 @@ def _endpoint_columns(side: str) -> list[Column]:
             (f"{side}_workload",),
             restore=_set_workloads(side, "name"),
             root=side,
+            ingest=_workload_sql(side, "name"),
         ),
         Column(
             f"{side}_workload_kinds",
@@ -373,6 +462,7 @@ def _endpoint_columns(side: str) -> list[Column]:
             (f"{side}_workload",),
             restore=_set_workloads(side, "kind"),
             root=side,
+            ingest=_workload_sql(side, "kind"),
         ),
         _plain(f"{side}_pid", "UInt32", f"{side}.process.pid"),
         _plain(f"{side}_command", "LowCardinality(String)", f"{side}.process.command"),
@@ -391,171 +481,6 @@ def _endpoint_columns(side: str) -> list[Column]:
         ),
     ]
 
-
-_BLOOM: Final = "bloom_filter(0.01)"
-_COUNTER: Final = "T64, ZSTD(1)"
-
-COLUMNS: Final[tuple[Column, ...]] = (
-    Column(
-        "time",
-        "DateTime64(9, 'UTC')",
-        _nanoseconds,
-        codec="Delta, ZSTD(1)",
-        restore=_set_nanoseconds,
-        read="toUnixTimestamp64Nano(time)",
-    ),
-    _plain("node_name", "LowCardinality(String)", "node_name", ("node_name",)),
-    _plain("node_sequence", "UInt64", "node_sequence", codec="Delta, ZSTD(1)"),
-    _repeated("node_labels", "Array(LowCardinality(String))", "node_labels", ("node_labels",)),
-    Column(
-        "stored_uuid", "String", _stored_uuid, codec="ZSTD(1)", restore=_set("uuid"), read="uuid"
-    ),
-    Column(
-        "uuid",
-        "String",
-        attrgetter("uuid"),
-        ("uuid",),
-        alias=(f"if(stored_uuid = '' AND node_sequence != 0, {_DERIVED_UUID_SQL}, stored_uuid)"),
-    ),
-    _enum_column("verdict", flow_pb2.Verdict.DESCRIPTOR, "verdict", ("verdict",)),
-    _enum_column(
-        "drop_reason_desc",
-        flow_pb2.DropReason.DESCRIPTOR,
-        "drop_reason_desc",
-        ("drop_reason_desc",),
-    ),
-    _plain("kernel_drop_reason", "LowCardinality(String)", "kernel_drop_reason"),
-    _enum_column("auth_type", flow_pb2.AuthType.DESCRIPTOR, "auth_type"),
-    _enum_column("flow_type", flow_pb2.FlowType.DESCRIPTOR, "Type"),
-    _plain("event_type", "Int32", "event_type.type", ("event_type",)),
-    _plain("event_sub_type", "Int32", "event_type.sub_type", ("event_type",), "ZSTD(1)"),
-    _enum_column(
-        "trace_observation_point",
-        flow_pb2.TraceObservationPoint.DESCRIPTOR,
-        "trace_observation_point",
-    ),
-    _enum_column("trace_reason", flow_pb2.TraceReason.DESCRIPTOR, "trace_reason"),
-    _plain("policy_match_type", "UInt32", "policy_match_type"),
-    _enum_column(
-        "traffic_direction",
-        flow_pb2.TrafficDirection.DESCRIPTOR,
-        "traffic_direction",
-        ("traffic_direction",),
-    ),
-    Column("is_reply", "Nullable(Bool)", accessors.is_reply, ("reply",), restore=_is_reply),
-    _enum_column("ip_version", flow_pb2.IPVersion.DESCRIPTOR, "IP.ipVersion", ("ip_version",)),
-    # Addresses are IPv6 with IPv4 mapped; NULL when the flow has none.
-    Column(
-        "source_ip",
-        "Nullable(IPv6)",
-        _address("IP.source"),
-        ("source_ip",),
-        codec="ZSTD(1)",
-        index=_BLOOM,
-        restore=_set_address("IP.source"),
-        root="IP",
-    ),
-    Column(
-        "source_ip_xlated",
-        "Nullable(IPv6)",
-        _address("IP.source_xlated"),
-        ("source_ip_xlated",),
-        codec="ZSTD(1)",
-        restore=_set_address("IP.source_xlated"),
-        root="IP",
-    ),
-    Column(
-        "destination_ip",
-        "Nullable(IPv6)",
-        _address("IP.destination"),
-        ("destination_ip",),
-        codec="ZSTD(1)",
-        index=_BLOOM,
-        restore=_set_address("IP.destination"),
-        root="IP",
-    ),
-    _plain("encrypted", "Bool", "IP.encrypted", ("encrypted",)),
-    _oneof_column(
-        "l4_protocol",
-        "l4",
-        flow_pb2.Layer4,
-        "protocol",
-        ("protocol", "source_port", "destination_port"),
-        restore=_set_l4_case,
-    ),
-    Column(
-        "source_port",
-        "UInt32",
-        lambda f: accessors.ports(f)[0],
-        ("source_port",),
-        codec="T64, ZSTD(1)",
-        index=_BLOOM,
-        restore=_set_port(0),
-    ),
-    Column(
-        "destination_port",
-        "UInt32",
-        lambda f: accessors.ports(f)[1],
-        ("destination_port",),
-        codec="T64, ZSTD(1)",
-        index=_BLOOM,
-        restore=_set_port(1),
-    ),
-    Column("tcp_flags", "UInt16", _tcp_flags, ("tcp_flags",), restore=_set_tcp_flags),
-    _plain("interface_index", "UInt32", "interface.index", ("interface",), "ZSTD(1)"),
-    # Not LowCardinality: interface names are per endpoint, thousands on a node.
-    _plain("interface_name", "String", "interface.name", ("interface",), "ZSTD(1)"),
-    _plain("ip_trace_id", "UInt64", "ip_trace_id.trace_id", ("ip_trace_id",)),
-    _plain("ip_trace_option_type", "UInt32", "ip_trace_id.ip_option_type"),
-    _plain("trace_id", "String", "trace_context.parent.trace_id", ("trace_id",)),
-    *_endpoint_columns("source"),
-    *_endpoint_columns("destination"),
-    _oneof_column("l7_protocol", "l7", flow_pb2.Layer7, "record", ("protocol", "dns_query")),
-    # The L7 columns serve filters; the l7 message itself stays in the remainder.
-    Column("l7_type", _enum(flow_pb2.L7FlowType.DESCRIPTOR), attrgetter("l7.type"), path="l7.type"),
-    Column("l7_latency_ns", "UInt64", attrgetter("l7.latency_ns"), path="l7.latency_ns"),
-    Column("dns_query", "String", attrgetter("l7.dns.query"), ("dns_query",), path="l7.dns.query"),
-    Column("dns_rcode", "UInt32", attrgetter("l7.dns.rcode"), path="l7.dns.rcode"),
-    Column("dns_qtypes", "Array(LowCardinality(String))", lambda f: f.l7.dns.qtypes[:]),
-    Column(
-        "http_code",
-        "UInt32",
-        attrgetter("l7.http.code"),
-        ("http_status_code",),
-        path="l7.http.code",
-    ),
-    Column(
-        "http_method",
-        "LowCardinality(String)",
-        attrgetter("l7.http.method"),
-        ("http_method",),
-        path="l7.http.method",
-    ),
-    Column("http_url", "String", attrgetter("l7.http.url"), ("http_url",), path="l7.http.url"),
-    # NULL when the URL has no path to match (see accessors.http_path).
-    Column("http_path", "Nullable(String)", _http_path, ("http_path",)),
-    Column(
-        "http_protocol",
-        "LowCardinality(String)",
-        attrgetter("l7.http.protocol"),
-        path="l7.http.protocol",
-    ),
-    Column(
-        "http_headers",
-        "Array(Tuple(key String, value String))",
-        _http_headers,
-        ("http_header",),
-    ),
-    # Policies stay in the remainder; their names serve verdict summaries.
-    Column("policy_names", "Array(LowCardinality(String))", _policy_names),
-    _plain("packets_forward", "UInt64", "counters.packets_forward", codec=_COUNTER),
-    _plain("bytes_forward", "UInt64", "counters.bytes_forward", codec=_COUNTER),
-    _plain("packets_reply", "UInt64", "counters.packets_reply", codec=_COUNTER),
-    _plain("bytes_reply", "UInt64", "counters.bytes_reply", codec=_COUNTER),
-    _plain("retransmits", "UInt32", "retransmits", codec=_COUNTER),
-    Column(PRESENT_COLUMN, "UInt16", lambda f: _presence(f)),
-    Column(FLOW_COLUMN, "String", lambda f: _remainder(f), codec="ZSTD(3)"),
-)
 
 # The remainder leaves out the top-level fields the columns rebuild: always
 # these, and IP and l4 when their guard says the columns give them back exactly.
@@ -588,16 +513,38 @@ _REBUILT: Final = (
     "counters",
     "retransmits",
 )
-_GUARDED: Final[dict[str, tuple[Callable[[Flow], bool], frozenset[str]]]] = {
-    "IP": (
-        _canonical_ip,
-        frozenset({"ip_version", "source_ip", "source_ip_xlated", "destination_ip", "encrypted"}),
-    ),
-    "l4": (
-        _ported_l4,
-        frozenset({"l4_protocol", "source_port", "destination_port", "tcp_flags"}),
-    ),
-}
+
+
+def _unknown_enums_sql() -> str:
+    """SQL appending to a remainder the top-level enum fields whose number their
+    enum lacks (their columns hold 0): a flow from a newer node keeps them."""
+    appended = []
+    for field in Flow.DESCRIPTOR.fields:
+        if field.enum_type is None or field.name not in _REBUILT:
+            continue
+        sql = received(field.name)
+        tag = "".join(f"\\x{byte:02x}" for byte in varint(field.number << 3))
+        numbers = _numbers(field.enum_type)
+        appended.append(f"if({sql} IN ({numbers}), '', concat('{tag}', {_varint_sql(sql)}))")
+    return ", ".join(appended)
+
+
+def varint(value: int) -> bytes:
+    """A non-negative integer as a protobuf varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _l7(name: str, type_: str, path: str, filters: tuple[str, ...] = ()) -> Column:
+    """A column holding an l7 field as it is: the l7 message itself stays in the
+    remainder, so the column is never written back."""
+    return Column(name, type_, attrgetter(path), filters, path=path, ingest=received(path))
+
+
 # Messages among the rebuilt fields whose presence the `present` bitmask keeps
 # (a message can be set and empty); bit i is path i.
 _PRESENCE_PATHS: Final = (
@@ -618,6 +565,231 @@ _PRESENCE_PATHS: Final = (
     "l4",
     "l4.TCP.flags",
 )
+
+
+def _presence_sql() -> str:
+    """SQL of the `present` bitmask of an ingest row."""
+    bits = (
+        f"if({received(path)} IS NULL, 0, {1 << bit})" for bit, path in enumerate(_PRESENCE_PATHS)
+    )
+    return f"toUInt16({' + '.join(bits)})"
+
+
+_BLOOM: Final = "bloom_filter(0.01)"
+_COUNTER: Final = "T64, ZSTD(1)"
+
+COLUMNS: Final[tuple[Column, ...]] = (
+    Column(
+        "time",
+        "DateTime64(9, 'UTC')",
+        _nanoseconds,
+        codec="Delta, ZSTD(1)",
+        restore=_set_nanoseconds,
+        read="toUnixTimestamp64Nano(time)",
+        ingest=(
+            f"fromUnixTimestamp64Nano(toInt64({received('time.seconds')}) * 1000000000"
+            f" + {received('time.nanos')}, 'UTC')"
+        ),
+    ),
+    _plain("node_name", "LowCardinality(String)", "node_name", ("node_name",)),
+    _plain("node_sequence", "UInt64", "node_sequence", codec="Delta, ZSTD(1)"),
+    _repeated("node_labels", "Array(LowCardinality(String))", "node_labels", ("node_labels",)),
+    Column(
+        "stored_uuid",
+        "String",
+        _stored_uuid,
+        codec="ZSTD(1)",
+        restore=_set("uuid"),
+        read="uuid",
+        ingest=_stored_uuid_sql(),
+    ),
+    Column(
+        "uuid",
+        "String",
+        attrgetter("uuid"),
+        ("uuid",),
+        alias=(
+            "if(stored_uuid = '' AND node_sequence != 0,"
+            f" {_derived_uuid_sql('node_name', 'node_sequence')}, stored_uuid)"
+        ),
+    ),
+    _enum_column("verdict", flow_pb2.Verdict.DESCRIPTOR, "verdict", ("verdict",)),
+    _enum_column(
+        "drop_reason_desc",
+        flow_pb2.DropReason.DESCRIPTOR,
+        "drop_reason_desc",
+        ("drop_reason_desc",),
+    ),
+    _plain("kernel_drop_reason", "LowCardinality(String)", "kernel_drop_reason"),
+    _enum_column("auth_type", flow_pb2.AuthType.DESCRIPTOR, "auth_type"),
+    _enum_column("flow_type", flow_pb2.FlowType.DESCRIPTOR, "Type"),
+    _plain("event_type", "Int32", "event_type.type", ("event_type",)),
+    _plain("event_sub_type", "Int32", "event_type.sub_type", ("event_type",), "ZSTD(1)"),
+    _enum_column(
+        "trace_observation_point",
+        flow_pb2.TraceObservationPoint.DESCRIPTOR,
+        "trace_observation_point",
+    ),
+    _enum_column("trace_reason", flow_pb2.TraceReason.DESCRIPTOR, "trace_reason"),
+    _plain("policy_match_type", "UInt32", "policy_match_type"),
+    _enum_column(
+        "traffic_direction",
+        flow_pb2.TrafficDirection.DESCRIPTOR,
+        "traffic_direction",
+        ("traffic_direction",),
+    ),
+    Column(
+        "is_reply",
+        "Nullable(Bool)",
+        accessors.is_reply,
+        ("reply",),
+        restore=_is_reply,
+        ingest=f"if({received('is_reply')} IS NULL, NULL, {received('is_reply.value')})",
+    ),
+    _enum_column("ip_version", flow_pb2.IPVersion.DESCRIPTOR, "IP.ipVersion", ("ip_version",)),
+    # Addresses are IPv6 with IPv4 mapped; NULL when the flow has none.
+    Column(
+        "source_ip",
+        "Nullable(IPv6)",
+        _address("IP.source"),
+        ("source_ip",),
+        codec="ZSTD(1)",
+        index=_BLOOM,
+        restore=_set_address("IP.source"),
+        root="IP",
+        ingest=f"toIPv6OrNull({received('IP.source')})",
+    ),
+    Column(
+        "source_ip_xlated",
+        "Nullable(IPv6)",
+        _address("IP.source_xlated"),
+        ("source_ip_xlated",),
+        codec="ZSTD(1)",
+        restore=_set_address("IP.source_xlated"),
+        root="IP",
+        ingest=f"toIPv6OrNull({received('IP.source_xlated')})",
+    ),
+    Column(
+        "destination_ip",
+        "Nullable(IPv6)",
+        _address("IP.destination"),
+        ("destination_ip",),
+        codec="ZSTD(1)",
+        index=_BLOOM,
+        restore=_set_address("IP.destination"),
+        root="IP",
+        ingest=f"toIPv6OrNull({received('IP.destination')})",
+    ),
+    _plain("encrypted", "Bool", "IP.encrypted", ("encrypted",)),
+    _oneof_column(
+        "l4_protocol",
+        "l4",
+        flow_pb2.Layer4,
+        "protocol",
+        ("protocol", "source_port", "destination_port"),
+        restore=_set_l4_case,
+    ),
+    Column(
+        "source_port",
+        "UInt32",
+        lambda f: accessors.ports(f)[0],
+        ("source_port",),
+        codec="T64, ZSTD(1)",
+        index=_BLOOM,
+        restore=_set_port(0),
+        ingest=_port_sql("source_port"),
+    ),
+    Column(
+        "destination_port",
+        "UInt32",
+        lambda f: accessors.ports(f)[1],
+        ("destination_port",),
+        codec="T64, ZSTD(1)",
+        index=_BLOOM,
+        restore=_set_port(1),
+        ingest=_port_sql("destination_port"),
+    ),
+    Column(
+        "tcp_flags",
+        "UInt16",
+        _tcp_flags,
+        ("tcp_flags",),
+        restore=_set_tcp_flags,
+        ingest=" + ".join(
+            f"toUInt16({received('l4.TCP.flags.' + name)}) * {bit}"
+            for name, bit in accessors.TCP_FLAG_BITS
+        ),
+    ),
+    _plain("interface_index", "UInt32", "interface.index", ("interface",), "ZSTD(1)"),
+    # Not LowCardinality: interface names are per endpoint, thousands on a node.
+    _plain("interface_name", "String", "interface.name", ("interface",), "ZSTD(1)"),
+    _plain("ip_trace_id", "UInt64", "ip_trace_id.trace_id", ("ip_trace_id",)),
+    _plain("ip_trace_option_type", "UInt32", "ip_trace_id.ip_option_type"),
+    _plain("trace_id", "String", "trace_context.parent.trace_id", ("trace_id",)),
+    *_endpoint_columns("source"),
+    *_endpoint_columns("destination"),
+    _oneof_column("l7_protocol", "l7", flow_pb2.Layer7, "record", ("protocol", "dns_query")),
+    # The L7 columns serve filters; the l7 message itself stays in the remainder.
+    replace(
+        _l7("l7_type", _enum(flow_pb2.L7FlowType.DESCRIPTOR), "l7.type"),
+        ingest=_known_sql(received("l7.type"), flow_pb2.L7FlowType.DESCRIPTOR),
+    ),
+    _l7("l7_latency_ns", "UInt64", "l7.latency_ns"),
+    _l7("dns_query", "String", "l7.dns.query", ("dns_query",)),
+    _l7("dns_rcode", "UInt32", "l7.dns.rcode"),
+    Column(
+        "dns_qtypes",
+        "Array(LowCardinality(String))",
+        lambda f: f.l7.dns.qtypes[:],
+        ingest=received("l7.dns.qtypes"),
+    ),
+    _l7("http_code", "UInt32", "l7.http.code", ("http_status_code",)),
+    _l7("http_method", "LowCardinality(String)", "l7.http.method", ("http_method",)),
+    _l7("http_url", "String", "l7.http.url", ("http_url",)),
+    # NULL when the URL has no path to match (see accessors.http_path); computed
+    # in Python for an ingest row too, where SQL would parse URLs differently.
+    Column("http_path", "Nullable(String)", _http_path, ("http_path",), ingest=HTTP_PATH_FIELD),
+    _l7("http_protocol", "LowCardinality(String)", "l7.http.protocol"),
+    Column(
+        "http_headers",
+        "Array(Tuple(key String, value String))",
+        _http_headers,
+        ("http_header",),
+        ingest=received("l7.http.headers"),
+    ),
+    # Policies stay in the remainder; their names serve verdict summaries.
+    Column(
+        "policy_names",
+        "Array(LowCardinality(String))",
+        _policy_names,
+        ingest="arrayConcat("
+        + ", ".join(
+            "arrayMap(p -> concat(tupleElement(p, 'namespace'), '/', tupleElement(p, 'name')),"
+            f" {received(field)})"
+            for field in _POLICY_LISTS
+        )
+        + ")",
+    ),
+    _plain("packets_forward", "UInt64", "counters.packets_forward", codec=_COUNTER),
+    _plain("bytes_forward", "UInt64", "counters.bytes_forward", codec=_COUNTER),
+    _plain("packets_reply", "UInt64", "counters.packets_reply", codec=_COUNTER),
+    _plain("bytes_reply", "UInt64", "counters.bytes_reply", codec=_COUNTER),
+    _plain("retransmits", "UInt32", "retransmits", codec=_COUNTER),
+    Column(PRESENT_COLUMN, "UInt16", lambda f: _presence(f), ingest=_presence_sql()),
+    Column(
+        FLOW_COLUMN,
+        "String",
+        lambda f: _remainder(f),
+        codec="ZSTD(3)",
+        ingest=f"concat({REMAINDER_FIELD}, {_unknown_enums_sql()})",
+    ),
+)
+
+# The columns that rebuild IP and l4 exactly when their guard says so.
+_GUARDED: Final[dict[str, frozenset[str]]] = {
+    "IP": frozenset({"ip_version", "source_ip", "source_ip_xlated", "destination_ip", "encrypted"}),
+    "l4": frozenset({"l4_protocol", "source_port", "destination_port", "tcp_flags"}),
+}
 _PRESENCE: Final = tuple(
     (path.partition(".")[0], *_parent_and_name(path), 1 << bit)
     for bit, path in enumerate(_PRESENCE_PATHS)
@@ -632,17 +804,60 @@ def _presence(flow: Flow) -> int:
     return mask
 
 
+_KEYS: Final = ("node_name", "node_sequence")
+_REPEATED: Final = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+_OPTIONAL: Final = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+
+
+def _remainder_view() -> type[Message]:
+    """A message type that reads a serialized Flow for its remainder: the Flow's
+    fields but the rebuilt ones (node and sequence kept to be read), messages as
+    bytes (not parsed), enums as numbers; proto2, so that a message set empty
+    stays set."""
+    file = descriptor_pb2.FileDescriptorProto(
+        name="flowscope/store/remainder.proto", package="flowscope.store", syntax="proto2"
+    )
+    view = file.message_type.add(name="Remainder")
+    types = {FieldDescriptor.TYPE_MESSAGE: FieldDescriptor.TYPE_BYTES}
+    types[FieldDescriptor.TYPE_ENUM] = FieldDescriptor.TYPE_INT32
+    for field in Flow.DESCRIPTOR.fields:
+        if field.name in _REBUILT and field.name not in _KEYS:
+            continue
+        view.field.add(
+            name=field.name,
+            number=field.number,
+            type=types.get(field.type, field.type),
+            label=_REPEATED if field.is_repeated else _OPTIONAL,
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("flowscope.store.Remainder"))
+
+
+_RemainderView: Final = _remainder_view()
+
+
+def split(data: bytes) -> tuple[str, int, bytes, str | None]:
+    """From a serialized flow: its node name and sequence, its remainder (the
+    flow without the fields the columns rebuild) and its HTTP path (the
+    http_path column's value), in one parse that leaves nested messages as bytes."""
+    view: Any = _RemainderView.FromString(data)
+    node_name, node_sequence = view.node_name, view.node_sequence
+    for name in _KEYS:
+        view.ClearField(name)
+    view.DiscardUnknownFields()  # the rebuilt fields, unknown to the view
+    if _exact_ip(view.IP):
+        view.ClearField("IP")
+    if _ported_l4(view.l4):
+        view.ClearField("l4")
+    l7 = view.l7
+    http_path = accessors.http_path(flow_pb2.Layer7.FromString(l7).http.url) if l7 else None
+    return node_name, node_sequence, view.SerializeToString(), http_path
+
+
 def _remainder(flow: Flow) -> bytes:
     """The serialized flow without the fields the columns rebuild."""
-    rest: Message = Flow()
-    rest.CopyFrom(flow)
-    clear = rest.ClearField
-    for name in _REBUILT:
-        clear(name)
-    for name, (exact, _) in _GUARDED.items():
-        if exact(flow):
-            clear(name)
-    return rest.SerializeToString()
+    return split(flow.SerializeToString())[2]
 
 
 _BY_NAME: Final[dict[str, Column]] = {column.name: column for column in COLUMNS}
@@ -789,7 +1004,7 @@ def _row_to_flow(row: Sequence[Any]) -> Flow:
     flow = Flow.FromString(row[0])
     message: Message = flow
     kept = {name for name in _GUARDED if message.HasField(name)}
-    skipped = frozenset().union(*(_GUARDED[name][1] for name in kept))
+    skipped = frozenset().union(*(_GUARDED[name] for name in kept))
     present = row[1]
     for root, parent, name, bit in _PRESENCE:
         if present & bit and root not in kept:

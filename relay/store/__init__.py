@@ -4,7 +4,8 @@ queries that serve history and aggregates.
 
     store = Store(StoreConfig(dsn="chdb:///var/lib/flowscope/store"))
     store.start()
-    store.write(flows)
+    store.write(flows)                    # Flow messages
+    store.write_serialized(serialized)    # or flows as their nodes serialized them
     history = store.queries.history(HistoryRequest(number=20))
     store.stop()
 """

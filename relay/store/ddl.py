@@ -1,5 +1,6 @@
 """The store's DDL, generated from common/schema's columns: the raw `flows` table,
-the per-minute and per-hour service-map rollups and their materialized views,
+the landing table `flows_received` (Null) whose view decodes received flows into
+it, the per-minute and per-hour service-map rollups and their materialized views,
 the per-node cursor table, and TTL statements. One text serves chDB and a
 server; with a cluster name the same code emits ON CLUSTER DDL, replicated
 `*_local` tables and Distributed tables under the plain names.
@@ -7,14 +8,19 @@ server; with a cluster name the same code emits ON CLUSTER DDL, replicated
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
 from flowscope.common import schema
+from flowscope.proto.flow import flow_pb2
 
 RAW: Final = "flows"
+RECEIVED: Final = "flows_received"
 CURSORS: Final = "node_cursors"
 VERSIONS: Final = "schema_version"
 # A partition is this fraction of its table's TTL, so expiry drops whole ones.
@@ -152,10 +158,80 @@ def raw_table(layout: Layout) -> list[str]:
     return _create(layout, RAW, body)
 
 
-def rollup_select(layout: Layout, rollup: Rollup, source: str = "") -> str:
-    """The SELECT that aggregates raw flows into rollup rows (the view's, and backfills')."""
+_SCALAR_TYPES: Final = {
+    FieldDescriptor.TYPE_STRING: "String",
+    FieldDescriptor.TYPE_BYTES: "String",
+    FieldDescriptor.TYPE_BOOL: "Bool",
+    FieldDescriptor.TYPE_INT32: "Int32",
+    FieldDescriptor.TYPE_SINT32: "Int32",
+    FieldDescriptor.TYPE_SFIXED32: "Int32",
+    FieldDescriptor.TYPE_ENUM: "Int32",
+    FieldDescriptor.TYPE_UINT32: "UInt32",
+    FieldDescriptor.TYPE_FIXED32: "UInt32",
+    FieldDescriptor.TYPE_INT64: "Int64",
+    FieldDescriptor.TYPE_SINT64: "Int64",
+    FieldDescriptor.TYPE_SFIXED64: "Int64",
+    FieldDescriptor.TYPE_UINT64: "UInt64",
+    FieldDescriptor.TYPE_FIXED64: "UInt64",
+    FieldDescriptor.TYPE_DOUBLE: "Float64",
+    FieldDescriptor.TYPE_FLOAT: "Float32",
+}
+
+
+def _message_type(message: Descriptor) -> str:
+    return "Tuple(" + ", ".join(f"{f.name} {_field_type(f)}" for f in message.fields) + ")"
+
+
+def _field_type(field: FieldDescriptor) -> str:
+    """The landing type of a Flow field as ClickHouse's Protobuf format reads it:
+    a message a Nullable(Tuple) (NULL when absent), repeated fields Arrays."""
+    if field.message_type is None:
+        base = _SCALAR_TYPES[field.type]
+        return f"Array({base})" if field.is_repeated else base
+    if field.is_repeated:
+        return f"Array({_message_type(field.message_type)})"
+    return f"Nullable({_message_type(field.message_type)})"
+
+
+def received_columns() -> list[tuple[str, str]]:
+    """The landing table's columns: the top-level Flow fields the columns' ingest
+    SQL reads (received_<field>), the remainder and the HTTP path."""
+    prefix = f"{schema.RECEIVED_PREFIX}_"
+    read = {
+        name for column in schema.STORED for name in re.findall(rf"\b{prefix}(\w+)", column.ingest)
+    }
+    fields = [field for field in flow_pb2.Flow.DESCRIPTOR.fields if field.name in read]
+    return [
+        *((prefix + field.name, _field_type(field)) for field in fields),
+        (schema.REMAINDER_FIELD, "String"),
+        (schema.HTTP_PATH_FIELD, "Nullable(String)"),
+    ]
+
+
+def received_tables(layout: Layout) -> list[str]:
+    """The landing table (Null: it keeps nothing) and the view that decodes what
+    is inserted into it into the raw table (its Distributed table on a cluster)."""
+    columns = ",\n".join(f"    {name} {type_}" for name, type_ in received_columns())
+    expressions = ",\n".join(f"    {column.ingest} AS {column.name}" for column in schema.STORED)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {layout.name(RECEIVED)}{layout.on_cluster}\n"
+        f"(\n{columns}\n)\nENGINE = Null",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {layout.name(RECEIVED)}_view"
+        f"{layout.on_cluster}\nTO {layout.name(RAW)}\n"
+        f"AS SELECT\n{expressions}\nFROM {layout.name(RECEIVED)}",
+    ]
+
+
+def rollup_select(
+    layout: Layout,
+    rollup: Rollup,
+    source: str = "",
+    measures_sql: Sequence[tuple[str, str]] = ROLLUP_MEASURES,
+) -> str:
+    """The SELECT that aggregates raw flows (or, with the measures summed, finer
+    rollup rows) into rollup rows: the views', and backfills'."""
     dimensions = ", ".join(ROLLUP_DIMENSIONS)
-    measures = ", ".join(f"{expression} AS {name}" for name, expression in ROLLUP_MEASURES)
+    measures = ", ".join(f"{expression} AS {name}" for name, expression in measures_sql)
     bucket = f"toStartOfInterval(time, toIntervalSecond({_seconds(rollup.interval)}))"
     return (
         f"SELECT {bucket} AS time, {dimensions}, {measures}\n"
@@ -191,6 +267,19 @@ def rollup_tables(layout: Layout) -> list[str]:
             + rollup_select(layout, rollup, layout.name(RAW))
         )
     return statements
+
+
+def hourly_from_minutes(layout: Layout) -> list[str]:
+    """The per-hour rollup's view fed by the per-minute rollup's rows rather than
+    by raw flows: it aggregates a few rows per edge and minute, not every flow."""
+    view = f"{layout.storage(HOUR.name)}_view"
+    summed = [(name, f"sum({name})") for name, _ in ROLLUP_MEASURES]
+    return [
+        f"DROP VIEW IF EXISTS {view}{layout.on_cluster}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view}{layout.on_cluster}\n"
+        f"TO {layout.storage(HOUR.name)}\n"
+        "AS " + rollup_select(layout, HOUR, layout.storage(MINUTE.name), summed),
+    ]
 
 
 def cursor_table(layout: Layout) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from flowscope.relay.store import ddl
+from flowscope.relay.store import ddl, identities
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,9 @@ def _raw_and_cursors(layout: ddl.Layout) -> list[str]:
 STEPS: Final = (
     Step(1, "raw flows table and per-node cursors", _raw_and_cursors),
     Step(2, "service-map rollups per minute and per hour", ddl.rollup_tables),
+    Step(3, "landing table decoding received flows into the raw table", ddl.received_tables),
+    Step(4, "per-hour rollup fed by the per-minute rollup", ddl.hourly_from_minutes),
+    Step(5, "cluster-wide identities of label sets", identities.identity_table),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -7,26 +7,28 @@ import os
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeAlias
 
 from flowscope.common.errors import StorageError
-from flowscope.proto.flow import flow_pb2
 
+# A flow as its node serialized it (`bytes` is a property of Spool's).
+Serialized: TypeAlias = bytes
 _LENGTH: Final = struct.Struct("<I")
 _SUFFIX: Final = ".spool"
 
 
-def encode(flows: Iterable[flow_pb2.Flow]) -> bytes:
-    """flows as one spool file's bytes: each flow's length (4 bytes, LE), then the flow."""
+def encode(flows: Iterable[Serialized]) -> bytes:
+    """Serialized flows as one spool file's bytes: each flow's length (4 bytes, LE),
+    then the flow."""
     parts: list[bytes] = []
     for flow in flows:
-        blob = flow.SerializeToString()
-        parts += (_LENGTH.pack(len(blob)), blob)
+        parts += (_LENGTH.pack(len(flow)), flow)
     return b"".join(parts)
 
 
-def decode(data: bytes, source: str = "spool") -> list[flow_pb2.Flow]:
-    """The flows of one spool file's bytes; StorageError names source when truncated."""
+def decode(data: bytes, source: str = "spool") -> list[Serialized]:
+    """The serialized flows of one spool file's bytes; StorageError names source
+    when truncated."""
     flows = []
     offset = 0
     while offset < len(data):
@@ -36,7 +38,7 @@ def decode(data: bytes, source: str = "spool") -> list[flow_pb2.Flow]:
         offset += _LENGTH.size
         if offset + length > len(data):
             raise StorageError(f"{source}: truncated flow at byte {offset}")
-        flows.append(flow_pb2.Flow.FromString(data[offset : offset + length]))
+        flows.append(data[offset : offset + length])
         offset += length
     return flows
 
@@ -67,7 +69,7 @@ class Spool:
     def __len__(self) -> int:
         return len(self._files)
 
-    def append(self, flows: Sequence[flow_pb2.Flow]) -> bool:
+    def append(self, flows: Sequence[Serialized]) -> bool:
         """Spool a batch; False (and nothing written) when it would exceed the bound."""
         data = encode(flows)
         if self._bytes + len(data) > self._max_bytes:
@@ -84,7 +86,7 @@ class Spool:
         self._bytes += len(data)
         return True
 
-    def oldest(self) -> tuple[Path, list[flow_pb2.Flow]] | None:
+    def oldest(self) -> tuple[Path, list[Serialized]] | None:
         """The oldest batch; a file that cannot be read is set aside as *.corrupt
         and StorageError names it."""
         if not self._files:
@@ -109,7 +111,7 @@ class Spool:
         path.unlink()
         self._files.pop(0)
 
-    def batches(self) -> Iterable[list[flow_pb2.Flow]]:
+    def batches(self) -> Iterable[list[Serialized]]:
         """Every readable spooled batch, oldest first (to rebuild cursors at start);
         unreadable files are set aside as *.corrupt."""
         for path in list(self._files):

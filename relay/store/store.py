@@ -2,14 +2,23 @@
 open at a time), inert until start(). start() connects, migrates, applies the
 configured TTLs, reloads the per-node cursors and starts the writer; stop()
 writes what is pending and closes. Retention beyond TTLs: a disk watermark
-that drops the raw table's oldest partitions first."""
+that drops the raw table's oldest partitions first.
+
+Inserts into embedded chDB send the flows as the nodes serialized them, in
+ClickHouse's Protobuf format, to the landing table whose view decodes them
+(received.py): the engine does the column work, in C++. A ClickHouse server
+reads format schemas only from its own directory, which the relay cannot fill:
+inserts into a server go through Arrow columns that common/schema computes."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flowscope.common import schema
@@ -18,6 +27,7 @@ from flowscope.proto.flow import flow_pb2
 from flowscope.relay.store import ddl, migrations
 from flowscope.relay.store.config import StoreConfig
 from flowscope.relay.store.query import Queries
+from flowscope.relay.store.received import Row, format_schema, wire
 from flowscope.relay.store.spool import Spool
 from flowscope.relay.store.writer import Writer, WriterCounters
 
@@ -50,6 +60,8 @@ class Store:
         self._writer: Writer | None = None
         self._partitions_dropped = 0
         self._next_watermark = 0.0
+        self._schema_directory: Path | None = None
+        self._insert_settings: dict[str, object] = {}
         self.queries = Queries(self.select, self.layout)
 
     def start(self) -> None:
@@ -62,30 +74,48 @@ class Store:
             for statement in ddl.modify_ttls(self.layout):
                 self._client.command(statement, settings=settings)
             self._cap_system_logs()
+            if self.embedded:
+                self._schema_directory = Path(tempfile.mkdtemp(prefix="flowscope-schema-"))
+                self._insert_settings = {"format_schema": format_schema(self._schema_directory)}
         except Exception as error:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            self._close()
             raise StorageError(f"store {self.config.dsn}: {error}") from error
         self._spool.open()
         cursors = self.queries.cursors()
         for batch in self._spool.batches():
-            for flow in batch:
+            for flow in map(flow_pb2.Flow.FromString, batch):
                 if flow.node_sequence > cursors.get(flow.node_name, 0):
                     cursors[flow.node_name] = flow.node_sequence
-        self._writer = Writer(self.config, self._insert, self._spool, cursors)
+        insert = self._insert_received if self.embedded else self._insert_arrow
+        self._writer = Writer(self.config, insert, self._spool, cursors)
         self._writer.start()
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the store is chDB in this process (rather than a server)."""
+        return self.config.dsn.startswith("chdb:")
 
     def stop(self) -> None:
         if self._writer is not None:
             self._writer.stop()
             self._writer = None
+        self._close()
+
+    def _close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._schema_directory is not None:
+            shutil.rmtree(self._schema_directory, ignore_errors=True)
+            self._schema_directory = None
 
     def write(self, flows: Sequence[flow_pb2.Flow]) -> bool:
         """Queue flows for the store; False when the writer's queue stayed full."""
+        return self.write_serialized([flow.SerializeToString() for flow in flows])
+
+    def write_serialized(self, flows: Sequence[bytes]) -> bool:
+        """Queue serialized flows (as nodes send them) for the store; False when the
+        writer's queue stayed full."""
         return self._running().submit(flows)
 
     def drain(self, timeout: float = 30.0) -> bool:
@@ -169,13 +199,27 @@ class Store:
         rows: Sequence[Sequence[Any]] = result.result_rows
         return rows
 
-    def _insert(self, flows: Sequence[flow_pb2.Flow]) -> None:
+    def _insert_received(self, rows: Sequence[Row]) -> None:
+        """Insert rows into the landing table, in the Protobuf format (chDB)."""
+        table = self.layout.name(ddl.RECEIVED)
+        if self.before_insert is not None:
+            self.before_insert(table)
+        data = wire(rows)
+        with self._lock:
+            self._client.raw_insert(table, None, data, self._insert_settings, "Protobuf")
+        self._after_insert()
+
+    def _insert_arrow(self, rows: Sequence[Row]) -> None:
+        """Insert rows into the raw table as Arrow columns (a ClickHouse server)."""
         table = self.layout.name(ddl.RAW)
         if self.before_insert is not None:
             self.before_insert(table)
-        data = schema.flows_to_arrow(flows)
+        data = schema.flows_to_arrow([flow_pb2.Flow.FromString(row.flow) for row in rows])
         with self._lock:
             self._client.insert_arrow(table, data)
+        self._after_insert()
+
+    def _after_insert(self) -> None:
         if self.config.disk_watermark_bytes and time.monotonic() >= self._next_watermark:
             self._next_watermark = time.monotonic() + self.config.watermark_interval
             self.enforce_watermark()

@@ -1,7 +1,9 @@
-"""The store's writer: a bounded queue, a thread that batches flows by size and
-by time into columnar inserts, drops what the per-node cursor says is already
-stored, and sends batches the store refuses to the spool, replaying it in
-order once the store takes inserts again. Everything lost is counted."""
+"""The store's writer: serialized flows become landing rows (received.py) in the
+submitting thread, while the writer's thread inserts; a bounded queue; the
+thread batches rows by size and by time into inserts, drops what the per-node
+cursor says is already stored, and sends batches the store refuses to the
+spool, replaying it in order once the store takes inserts again. Everything
+lost is counted."""
 
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flowscope.common.errors import StorageError
-from flowscope.proto.flow import flow_pb2
 from flowscope.relay.store.config import StoreConfig
+from flowscope.relay.store.received import Row, row
 from flowscope.relay.store.spool import Spool
 
-Insert = Callable[[Sequence[flow_pb2.Flow]], None]
+Insert = Callable[[Sequence[Row]], None]
 
 
 @dataclass(slots=True)
@@ -71,10 +73,10 @@ class Writer:
             self._thread.join()
             self._thread = None
 
-    def submit(self, flows: Sequence[flow_pb2.Flow]) -> bool:
-        """Queue flows for the store; False, counted, when the queue stays full."""
+    def submit(self, flows: Sequence[bytes]) -> bool:
+        """Queue serialized flows for the store; False, counted, when the queue stays full."""
         try:
-            self._queue.put(list(flows), timeout=self._config.enqueue_timeout)
+            self._queue.put(list(map(row, flows)), timeout=self._config.enqueue_timeout)
         except queue.Full:
             self.counters.queue_overflow += len(flows)
             return False
@@ -91,7 +93,7 @@ class Writer:
         return dict(self._cursors)
 
     def _run(self) -> None:
-        pending: list[flow_pb2.Flow] = []
+        pending: list[Row] = []
         deadline = 0.0
         limit = self._config.batch_max_rows
         while True:
@@ -118,34 +120,34 @@ class Writer:
             if item is _STOP:
                 return
 
-    def _fresh(self, flows: list[flow_pb2.Flow]) -> list[flow_pb2.Flow]:
-        """flows past their node's cursor (flows without a sequence always pass)."""
-        self.counters.received += len(flows)
+    def _fresh(self, rows: list[Row]) -> list[Row]:
+        """rows past their node's cursor (flows without a sequence always pass)."""
+        self.counters.received += len(rows)
         cursors = self._cursors
         fresh = []
-        for flow in flows:
-            sequence = flow.node_sequence
+        for item in rows:
+            sequence = item.node_sequence
             if sequence:
-                node = flow.node_name
+                node = item.node_name
                 if sequence <= cursors.get(node, 0):
                     self.counters.duplicates += 1
                     continue
                 cursors[node] = sequence
-            fresh.append(flow)
+            fresh.append(item)
         return fresh
 
-    def _write(self, flows: list[flow_pb2.Flow]) -> None:
+    def _write(self, rows: list[Row]) -> None:
         if len(self._spool):
-            self._to_spool(flows)  # behind older spooled batches, to keep the order
+            self._to_spool(rows)  # behind older spooled batches, to keep the order
             return
-        if self._try_insert(flows):
-            self.counters.stored += len(flows)
+        if self._try_insert(rows):
+            self.counters.stored += len(rows)
         else:
-            self._to_spool(flows)
+            self._to_spool(rows)
 
-    def _try_insert(self, flows: Sequence[flow_pb2.Flow]) -> bool:
+    def _try_insert(self, rows: Sequence[Row]) -> bool:
         try:
-            self._insert(flows)
+            self._insert(rows)
         except Exception as error:  # any failure of the store: the spool takes over
             self.counters.insert_failures += 1
             self.counters.last_error = f"{type(error).__name__}: {error}"
@@ -154,16 +156,16 @@ class Writer:
         self.counters.inserts += 1
         return True
 
-    def _to_spool(self, flows: list[flow_pb2.Flow]) -> None:
+    def _to_spool(self, rows: list[Row]) -> None:
         try:
-            spooled = self._spool.append(flows)
+            spooled = self._spool.append([item.flow for item in rows])
         except OSError as error:  # a full or read-only spool disk loses the batch, counted
             self.counters.last_error = f"spool: {error}"
             spooled = False
         if spooled:
-            self.counters.spooled += len(flows)
+            self.counters.spooled += len(rows)
         else:
-            self.counters.spool_overflow += len(flows)
+            self.counters.spool_overflow += len(rows)
 
     def _replay(self) -> None:
         while True:
@@ -176,7 +178,7 @@ class Writer:
             if entry is None:
                 return
             path, flows = entry
-            if not self._try_insert(flows):
+            if not self._try_insert(list(map(row, flows))):
                 return
             self._spool.remove(path)
             self.counters.replayed += len(flows)

@@ -17,6 +17,7 @@ from flowscope.relay.store.spool import Spool, decode, encode
 pytestmark = pytest.mark.store
 
 FLOWS = realistic(1_000)
+SERIALIZED = [flow.SerializeToString() for flow in FLOWS]
 
 
 class Fault:
@@ -88,18 +89,18 @@ def test_duplicates_are_dropped_against_the_cursor(store: Store) -> None:
 
 
 def test_spool_overflow_is_counted(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=len(encode(FLOWS[:10])) + 1)
+    spool = Spool(tmp_path, max_bytes=len(encode(SERIALIZED[:10])) + 1)
     spool.open()
-    assert spool.append(FLOWS[:10])
-    assert not spool.append(FLOWS[10:11])
+    assert spool.append(SERIALIZED[:10])
+    assert not spool.append(SERIALIZED[10:11])
     assert len(spool) == 1
     entry = spool.oldest()
     assert entry is not None
-    assert entry[1] == FLOWS[:10]
+    assert entry[1] == SERIALIZED[:10]
 
 
 def test_truncated_spool_file_is_named() -> None:
-    data = encode(FLOWS[:2])
+    data = encode(SERIALIZED[:2])
     with pytest.raises(Exception, match=r"x\.spool: truncated flow at byte 4"):
         decode(data[:10], "x.spool")
 
@@ -107,8 +108,8 @@ def test_truncated_spool_file_is_named() -> None:
 def test_corrupt_spool_files_are_set_aside(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.open()
-    assert spool.append(FLOWS[:3])
-    assert spool.append(FLOWS[3:5])
+    assert spool.append(SERIALIZED[:3])
+    assert spool.append(SERIALIZED[3:5])
     first = tmp_path / "000000000000.spool"
     first.write_bytes(first.read_bytes()[:-3])
     with pytest.raises(Exception, match=r"spool file set aside: .*truncated flow"):
@@ -116,7 +117,7 @@ def test_corrupt_spool_files_are_set_aside(tmp_path: Path) -> None:
     assert (tmp_path / "000000000000.spool.corrupt").exists()
     entry = spool.oldest()
     assert entry is not None
-    assert entry[1] == FLOWS[3:5]
+    assert entry[1] == SERIALIZED[3:5]
     reopened = Spool(tmp_path, max_bytes=1 << 20)
     reopened.open()
-    assert list(reopened.batches()) == [FLOWS[3:5]]
+    assert list(reopened.batches()) == [SERIALIZED[3:5]]

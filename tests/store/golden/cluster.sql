@@ -199,3 +199,146 @@ INSERT INTO flowscope.edges_1h
 SELECT toStartOfInterval(time, toIntervalSecond(3600)) AS time, node_name, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, l7_protocol, verdict, traffic_direction, count() AS flows, sum(bytes_forward + bytes_reply) AS bytes, sum(packets_forward + packets_reply) AS packets
 FROM flowscope.flows
 GROUP BY time, node_name, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, l7_protocol, verdict, traffic_direction;
+
+CREATE TABLE IF NOT EXISTS flowscope.flows_received ON CLUSTER flows_cluster
+(
+    received_time Nullable(Tuple(seconds Int64, nanos Int32)),
+    received_uuid String,
+    received_verdict Int32,
+    received_auth_type Int32,
+    received_IP Nullable(Tuple(source String, source_xlated String, destination String, ipVersion Int32, encrypted Bool)),
+    received_l4 Nullable(Tuple(TCP Nullable(Tuple(source_port UInt32, destination_port UInt32, flags Nullable(Tuple(FIN Bool, SYN Bool, RST Bool, PSH Bool, ACK Bool, URG Bool, ECE Bool, CWR Bool, NS Bool)))), UDP Nullable(Tuple(source_port UInt32, destination_port UInt32)), ICMPv4 Nullable(Tuple(type UInt32, code UInt32)), ICMPv6 Nullable(Tuple(type UInt32, code UInt32)), SCTP Nullable(Tuple(source_port UInt32, destination_port UInt32)), VRRP Nullable(Tuple(type UInt32, vrid UInt32, priority UInt32)), IGMP Nullable(Tuple(type UInt32, group_address String)))),
+    received_source Nullable(Tuple(ID UInt32, identity UInt32, cluster_name String, namespace String, labels Array(String), pod_name String, workloads Array(Tuple(name String, kind String)), process Nullable(Tuple(pid UInt32, command String)))),
+    received_destination Nullable(Tuple(ID UInt32, identity UInt32, cluster_name String, namespace String, labels Array(String), pod_name String, workloads Array(Tuple(name String, kind String)), process Nullable(Tuple(pid UInt32, command String)))),
+    received_Type Int32,
+    received_node_name String,
+    received_node_labels Array(String),
+    received_source_names Array(String),
+    received_destination_names Array(String),
+    received_l7 Nullable(Tuple(type Int32, latency_ns UInt64, dns Nullable(Tuple(query String, ips Array(String), ttl UInt32, cnames Array(String), observation_source String, rcode UInt32, qtypes Array(String), rrtypes Array(String))), http Nullable(Tuple(code UInt32, method String, url String, protocol String, headers Array(Tuple(key String, value String)))), kafka Nullable(Tuple(error_code Int32, api_version Int32, api_key String, correlation_id Int32, topic String)))),
+    received_event_type Nullable(Tuple(type Int32, sub_type Int32)),
+    received_source_service Nullable(Tuple(name String, namespace String)),
+    received_destination_service Nullable(Tuple(name String, namespace String)),
+    received_traffic_direction Int32,
+    received_policy_match_type UInt32,
+    received_trace_observation_point Int32,
+    received_trace_reason Int32,
+    received_ip_trace_id Nullable(Tuple(trace_id UInt64, ip_option_type UInt32)),
+    received_drop_reason_desc Int32,
+    received_is_reply Nullable(Tuple(value Bool)),
+    received_interface Nullable(Tuple(index UInt32, name String)),
+    received_trace_context Nullable(Tuple(parent Nullable(Tuple(trace_id String)))),
+    received_egress_allowed_by Array(Tuple(name String, namespace String, labels Array(String), revision UInt64, kind String)),
+    received_ingress_allowed_by Array(Tuple(name String, namespace String, labels Array(String), revision UInt64, kind String)),
+    received_egress_denied_by Array(Tuple(name String, namespace String, labels Array(String), revision UInt64, kind String)),
+    received_ingress_denied_by Array(Tuple(name String, namespace String, labels Array(String), revision UInt64, kind String)),
+    received_node_sequence UInt64,
+    received_counters Nullable(Tuple(packets_forward UInt64, bytes_forward UInt64, packets_reply UInt64, bytes_reply UInt64)),
+    received_retransmits UInt32,
+    received_kernel_drop_reason String,
+    remainder String,
+    http_path Nullable(String)
+)
+ENGINE = Null;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS flowscope.flows_received_view ON CLUSTER flows_cluster
+TO flowscope.flows
+AS SELECT
+    fromUnixTimestamp64Nano(toInt64(tupleElement(assumeNotNull(received_time), 'seconds')) * 1000000000 + tupleElement(assumeNotNull(received_time), 'nanos'), 'UTC') AS time,
+    received_node_name AS node_name,
+    received_node_sequence AS node_sequence,
+    received_node_labels AS node_labels,
+    if(received_node_sequence != 0 AND received_uuid = concat(substring(lower(hex(MD5(received_node_name))), 1, 8), '-', substring(lower(hex(MD5(received_node_name))), 9, 4), '-8', substring(lower(hex(MD5(received_node_name))), 14, 3), '-', substring(lower(hex(bitOr(bitAnd(received_node_sequence, 0x3FFFFFFFFFFFFFFF), 0x8000000000000000))), 1, 4), '-', substring(lower(hex(bitOr(bitAnd(received_node_sequence, 0x3FFFFFFFFFFFFFFF), 0x8000000000000000))), 5, 12)), '', received_uuid) AS stored_uuid,
+    if(received_verdict IN (0, 1, 2, 3, 4, 5, 6, 7), received_verdict, 0) AS verdict,
+    if(received_drop_reason_desc IN (0, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205), received_drop_reason_desc, 0) AS drop_reason_desc,
+    received_kernel_drop_reason AS kernel_drop_reason,
+    if(received_auth_type IN (0, 1, 2), received_auth_type, 0) AS auth_type,
+    if(received_Type IN (0, 1, 2, 3), received_Type, 0) AS flow_type,
+    tupleElement(assumeNotNull(received_event_type), 'type') AS event_type,
+    tupleElement(assumeNotNull(received_event_type), 'sub_type') AS event_sub_type,
+    if(received_trace_observation_point IN (0, 1, 2, 3, 4, 101, 5, 6, 7, 8, 9, 10, 11, 12, 13), received_trace_observation_point, 0) AS trace_observation_point,
+    if(received_trace_reason IN (0, 1, 2, 3, 4, 5, 6, 7, 8), received_trace_reason, 0) AS trace_reason,
+    received_policy_match_type AS policy_match_type,
+    if(received_traffic_direction IN (0, 1, 2), received_traffic_direction, 0) AS traffic_direction,
+    if(received_is_reply IS NULL, NULL, tupleElement(assumeNotNull(received_is_reply), 'value')) AS is_reply,
+    if(tupleElement(assumeNotNull(received_IP), 'ipVersion') IN (0, 1, 2), tupleElement(assumeNotNull(received_IP), 'ipVersion'), 0) AS ip_version,
+    toIPv6OrNull(tupleElement(assumeNotNull(received_IP), 'source')) AS source_ip,
+    toIPv6OrNull(tupleElement(assumeNotNull(received_IP), 'source_xlated')) AS source_ip_xlated,
+    toIPv6OrNull(tupleElement(assumeNotNull(received_IP), 'destination')) AS destination_ip,
+    tupleElement(assumeNotNull(received_IP), 'encrypted') AS encrypted,
+    multiIf(tupleElement(assumeNotNull(received_l4), 'TCP') IS NOT NULL, 1, tupleElement(assumeNotNull(received_l4), 'UDP') IS NOT NULL, 2, tupleElement(assumeNotNull(received_l4), 'ICMPv4') IS NOT NULL, 3, tupleElement(assumeNotNull(received_l4), 'ICMPv6') IS NOT NULL, 4, tupleElement(assumeNotNull(received_l4), 'SCTP') IS NOT NULL, 5, tupleElement(assumeNotNull(received_l4), 'VRRP') IS NOT NULL, 6, tupleElement(assumeNotNull(received_l4), 'IGMP') IS NOT NULL, 7, 0) AS l4_protocol,
+    multiIf(tupleElement(assumeNotNull(received_l4), 'TCP') IS NOT NULL, tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'source_port'), tupleElement(assumeNotNull(received_l4), 'UDP') IS NOT NULL, tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'UDP')), 'source_port'), tupleElement(assumeNotNull(received_l4), 'SCTP') IS NOT NULL, tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'SCTP')), 'source_port'), 0) AS source_port,
+    multiIf(tupleElement(assumeNotNull(received_l4), 'TCP') IS NOT NULL, tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'destination_port'), tupleElement(assumeNotNull(received_l4), 'UDP') IS NOT NULL, tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'UDP')), 'destination_port'), tupleElement(assumeNotNull(received_l4), 'SCTP') IS NOT NULL, tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'SCTP')), 'destination_port'), 0) AS destination_port,
+    toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'FIN')) * 1 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'SYN')) * 2 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'RST')) * 4 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'PSH')) * 8 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'ACK')) * 16 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'URG')) * 32 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'ECE')) * 64 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'CWR')) * 128 + toUInt16(tupleElement(assumeNotNull(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags')), 'NS')) * 256 AS tcp_flags,
+    tupleElement(assumeNotNull(received_interface), 'index') AS interface_index,
+    tupleElement(assumeNotNull(received_interface), 'name') AS interface_name,
+    tupleElement(assumeNotNull(received_ip_trace_id), 'trace_id') AS ip_trace_id,
+    tupleElement(assumeNotNull(received_ip_trace_id), 'ip_option_type') AS ip_trace_option_type,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_trace_context), 'parent')), 'trace_id') AS trace_id,
+    tupleElement(assumeNotNull(received_source), 'ID') AS source_id,
+    tupleElement(assumeNotNull(received_source), 'identity') AS source_identity,
+    tupleElement(assumeNotNull(received_source), 'cluster_name') AS source_cluster_name,
+    tupleElement(assumeNotNull(received_source), 'namespace') AS source_namespace,
+    tupleElement(assumeNotNull(received_source), 'pod_name') AS source_pod_name,
+    tupleElement(assumeNotNull(received_source), 'labels') AS source_labels,
+    arrayMap(w -> tupleElement(w, 'name'), tupleElement(assumeNotNull(received_source), 'workloads')) AS source_workload_names,
+    arrayMap(w -> tupleElement(w, 'kind'), tupleElement(assumeNotNull(received_source), 'workloads')) AS source_workload_kinds,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_source), 'process')), 'pid') AS source_pid,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_source), 'process')), 'command') AS source_command,
+    received_source_names AS source_names,
+    tupleElement(assumeNotNull(received_source_service), 'name') AS source_service_name,
+    tupleElement(assumeNotNull(received_source_service), 'namespace') AS source_service_namespace,
+    tupleElement(assumeNotNull(received_destination), 'ID') AS destination_id,
+    tupleElement(assumeNotNull(received_destination), 'identity') AS destination_identity,
+    tupleElement(assumeNotNull(received_destination), 'cluster_name') AS destination_cluster_name,
+    tupleElement(assumeNotNull(received_destination), 'namespace') AS destination_namespace,
+    tupleElement(assumeNotNull(received_destination), 'pod_name') AS destination_pod_name,
+    tupleElement(assumeNotNull(received_destination), 'labels') AS destination_labels,
+    arrayMap(w -> tupleElement(w, 'name'), tupleElement(assumeNotNull(received_destination), 'workloads')) AS destination_workload_names,
+    arrayMap(w -> tupleElement(w, 'kind'), tupleElement(assumeNotNull(received_destination), 'workloads')) AS destination_workload_kinds,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_destination), 'process')), 'pid') AS destination_pid,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_destination), 'process')), 'command') AS destination_command,
+    received_destination_names AS destination_names,
+    tupleElement(assumeNotNull(received_destination_service), 'name') AS destination_service_name,
+    tupleElement(assumeNotNull(received_destination_service), 'namespace') AS destination_service_namespace,
+    multiIf(tupleElement(assumeNotNull(received_l7), 'dns') IS NOT NULL, 100, tupleElement(assumeNotNull(received_l7), 'http') IS NOT NULL, 101, tupleElement(assumeNotNull(received_l7), 'kafka') IS NOT NULL, 102, 0) AS l7_protocol,
+    if(tupleElement(assumeNotNull(received_l7), 'type') IN (0, 1, 2, 3), tupleElement(assumeNotNull(received_l7), 'type'), 0) AS l7_type,
+    tupleElement(assumeNotNull(received_l7), 'latency_ns') AS l7_latency_ns,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'dns')), 'query') AS dns_query,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'dns')), 'rcode') AS dns_rcode,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'dns')), 'qtypes') AS dns_qtypes,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'http')), 'code') AS http_code,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'http')), 'method') AS http_method,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'http')), 'url') AS http_url,
+    http_path AS http_path,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'http')), 'protocol') AS http_protocol,
+    tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l7), 'http')), 'headers') AS http_headers,
+    arrayConcat(arrayMap(p -> concat(tupleElement(p, 'namespace'), '/', tupleElement(p, 'name')), received_egress_allowed_by), arrayMap(p -> concat(tupleElement(p, 'namespace'), '/', tupleElement(p, 'name')), received_ingress_allowed_by), arrayMap(p -> concat(tupleElement(p, 'namespace'), '/', tupleElement(p, 'name')), received_egress_denied_by), arrayMap(p -> concat(tupleElement(p, 'namespace'), '/', tupleElement(p, 'name')), received_ingress_denied_by)) AS policy_names,
+    tupleElement(assumeNotNull(received_counters), 'packets_forward') AS packets_forward,
+    tupleElement(assumeNotNull(received_counters), 'bytes_forward') AS bytes_forward,
+    tupleElement(assumeNotNull(received_counters), 'packets_reply') AS packets_reply,
+    tupleElement(assumeNotNull(received_counters), 'bytes_reply') AS bytes_reply,
+    received_retransmits AS retransmits,
+    toUInt16(if(received_time IS NULL, 0, 1) + if(received_event_type IS NULL, 0, 2) + if(received_interface IS NULL, 0, 4) + if(received_ip_trace_id IS NULL, 0, 8) + if(received_trace_context IS NULL, 0, 16) + if(tupleElement(assumeNotNull(received_trace_context), 'parent') IS NULL, 0, 32) + if(received_source IS NULL, 0, 64) + if(tupleElement(assumeNotNull(received_source), 'process') IS NULL, 0, 128) + if(received_destination IS NULL, 0, 256) + if(tupleElement(assumeNotNull(received_destination), 'process') IS NULL, 0, 512) + if(received_source_service IS NULL, 0, 1024) + if(received_destination_service IS NULL, 0, 2048) + if(received_counters IS NULL, 0, 4096) + if(received_IP IS NULL, 0, 8192) + if(received_l4 IS NULL, 0, 16384) + if(tupleElement(assumeNotNull(tupleElement(assumeNotNull(received_l4), 'TCP')), 'flags') IS NULL, 0, 32768)) AS present,
+    concat(remainder, if(received_verdict IN (0, 1, 2, 3, 4, 5, 6, 7), '', concat('\x10', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_verdict), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_verdict), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_verdict), 7 * i) != 0, range(10)))))), if(received_auth_type IN (0, 1, 2), '', concat('\x98\x02', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_auth_type), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_auth_type), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_auth_type), 7 * i) != 0, range(10)))))), if(received_Type IN (0, 1, 2, 3), '', concat('\x50', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_Type), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_Type), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_Type), 7 * i) != 0, range(10)))))), if(received_traffic_direction IN (0, 1, 2), '', concat('\xb0\x01', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_traffic_direction), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_traffic_direction), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_traffic_direction), 7 * i) != 0, range(10)))))), if(received_trace_observation_point IN (0, 1, 2, 3, 4, 101, 5, 6, 7, 8, 9, 10, 11, 12, 13), '', concat('\xc0\x01', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_trace_observation_point), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_trace_observation_point), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_trace_observation_point), 7 * i) != 0, range(10)))))), if(received_trace_reason IN (0, 1, 2, 3, 4, 5, 6, 7, 8), '', concat('\xa0\x02', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_trace_reason), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_trace_reason), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_trace_reason), 7 * i) != 0, range(10)))))), if(received_drop_reason_desc IN (0, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205), '', concat('\xc8\x01', arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(received_drop_reason_desc), 7 * i), 127), if(i < 9 AND bitShiftRight(toUInt64(received_drop_reason_desc), 7 * (i + 1)) != 0, 128, 0))), arrayFilter(i -> i = 0 OR bitShiftRight(toUInt64(received_drop_reason_desc), 7 * i) != 0, range(10))))))) AS flow
+FROM flowscope.flows_received;
+
+DROP VIEW IF EXISTS flowscope.edges_1h_local_view ON CLUSTER flows_cluster;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS flowscope.edges_1h_local_view ON CLUSTER flows_cluster
+TO flowscope.edges_1h_local
+AS SELECT toStartOfInterval(time, toIntervalSecond(3600)) AS time, node_name, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, l7_protocol, verdict, traffic_direction, sum(flows) AS flows, sum(bytes) AS bytes, sum(packets) AS packets
+FROM flowscope.edges_1m_local
+GROUP BY time, node_name, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, l7_protocol, verdict, traffic_direction;
+
+CREATE TABLE IF NOT EXISTS flowscope.identities_local ON CLUSTER flows_cluster
+(
+    label_key String,
+    identity UInt32,
+    allocated_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/flowscope/identities_local', '{replica}')
+ORDER BY identity;
+
+CREATE TABLE IF NOT EXISTS flowscope.identities ON CLUSTER flows_cluster AS flowscope.identities_local
+ENGINE = Distributed(flows_cluster, flowscope, identities_local, rand());

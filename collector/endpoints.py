@@ -4,7 +4,8 @@ Sources produce plain `Endpoint` descriptions: the labs on this machine (their s
 a static endpoints file. The registry gives each endpoint an ID and an identity, answers "which
 endpoint has this address", and reports what changed between two refreshes, so the collector
 can update the ipcache map and the tc attachments and send ENDPOINT_CREATED/DELETED agent
-events.
+events. When a label set's identity changes (a relay's number replacing `init`), `relabel`
+gives the endpoints their new number and `identity_events` the IPCACHE_UPSERTED agent events.
 
 Static endpoints file format (YAML)::
 
@@ -26,15 +27,16 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from flowscope.collector.command import run
-from flowscope.collector.identity import IdentityAllocator
+from flowscope.collector.identity import Identities
 from flowscope.collector.labconfig import LAB_STATE_DIR, Workload, read_state, state_files
 from flowscope.common.errors import InputError
+from flowscope.common.identity import label_key
 from flowscope.proto.flow import flow_pb2
 
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -65,6 +67,14 @@ class RegisteredEndpoint:
     identity: int
     # Inode of the endpoint's network namespace (0: unknown), to match listening sockets.
     netns_inode: int = 0
+
+
+@dataclass(frozen=True)
+class Relabelled:
+    """An endpoint whose identity changed, and its identity before."""
+
+    old_identity: int
+    registered: RegisteredEndpoint
 
 
 @dataclass
@@ -170,7 +180,7 @@ def host_addresses() -> list[str]:
 class EndpointRegistry:
     """The current endpoints, with IDs and identities; safe to read from several threads."""
 
-    def __init__(self, identities: IdentityAllocator) -> None:
+    def __init__(self, identities: Identities) -> None:
         self._identities = identities
         self._lock = threading.Lock()
         self._by_ref: dict[str, RegisteredEndpoint] = {}
@@ -188,17 +198,33 @@ class EndpointRegistry:
                 if wanted.get(ref) != old.endpoint:
                     del self._by_ref[ref]
                     changes.removed.append(old)
-            for ref, endpoint in wanted.items():
-                if ref not in self._by_ref:
-                    registered = RegisteredEndpoint(
-                        endpoint=endpoint, id=self._next_id,
-                        identity=self._identities.identity_for(endpoint.labels),
-                        netns_inode=_inode(endpoint.netns))
-                    self._next_id += 1
-                    self._by_ref[ref] = registered
-                    changes.added.append(registered)
-            self._by_ip = {ip: r for r in self._by_ref.values() for ip in r.endpoint.ips}
+            new = [endpoint for ref, endpoint in wanted.items() if ref not in self._by_ref]
+            numbers = self._identities.identities_for([endpoint.labels for endpoint in new])
+            for endpoint, identity in zip(new, numbers, strict=True):
+                registered = RegisteredEndpoint(
+                    endpoint=endpoint, id=self._next_id, identity=identity,
+                    netns_inode=_inode(endpoint.netns))
+                self._next_id += 1
+                self._by_ref[endpoint.ref] = registered
+                changes.added.append(registered)
+            self._reindex()
         return changes
+
+    def relabel(self, numbers: Mapping[str, int]) -> list[Relabelled]:
+        """Give the endpoints of these label sets ({label set key: number}) their number;
+        the endpoints whose identity changed."""
+        relabelled = []
+        with self._lock:
+            for ref, old in self._by_ref.items():
+                number = numbers.get(label_key(old.endpoint.labels))
+                if number is not None and number != old.identity:
+                    self._by_ref[ref] = replace(old, identity=number)
+                    relabelled.append(Relabelled(old.identity, self._by_ref[ref]))
+            self._reindex()
+        return relabelled
+
+    def _reindex(self) -> None:
+        self._by_ip = {ip: r for r in self._by_ref.values() for ip in r.endpoint.ips}
 
     def by_ip(self, ip: str) -> RegisteredEndpoint | None:
         return self._by_ip.get(ip)
@@ -226,3 +252,21 @@ def agent_events(changes: Changes) -> Iterable[flow_pb2.AgentEvent]:
                 endpoint_update=flow_pb2.EndpointUpdateNotification(
                     id=registered.id, labels=list(ep.labels), pod_name=ep.pod_name,
                     namespace=ep.namespace))
+
+
+def identity_events(relabelled: Iterable[Relabelled]) -> Iterable[flow_pb2.AgentEvent]:
+    """IPCACHE_UPSERTED agent events for the addresses of endpoints whose identity changed."""
+    for change in relabelled:
+        ep = change.registered.endpoint
+        for ip in ep.ips:
+            update = flow_pb2.IPCacheNotification(
+                cidr=host_cidr(ip), identity=change.registered.identity, namespace=ep.namespace,
+                pod_name=ep.pod_name)
+            update.old_identity.value = change.old_identity
+            yield flow_pb2.AgentEvent(type=flow_pb2.IPCACHE_UPSERTED, ipcache_update=update)
+
+
+def host_cidr(ip: str) -> str:
+    """The single-address CIDR of ip ("10.0.0.5/32", "fd00::5/128")."""
+    addr = ipaddress.ip_address(ip)
+    return f"{addr}/{addr.max_prefixlen}"

@@ -1,87 +1,89 @@
-"""Security identities: one number per label set, in Hubble's ranges, kept across restarts.
+"""The collector's identities when it allocates them itself (no relay), and the state file
+that keeps a collector's identities across restarts in either mode.
 
-Reserved identities (host, world, ...) lie below 256 (common.vocab). A label set gets a number
-from 256 to 65535 derived from a hash of its sorted labels, so nodes that see the same label set
-choose the same number without talking to each other; a collision moves the newcomer to the next
-free number (the relay's cluster-wide allocation will settle collisions across nodes). Numbers
-are persisted in a JSON state file so they survive restarts.
+Without a relay, a label set gets its number from common.identity's rule: derived from a
+hash of its labels, so nodes that see the same label sets mostly agree without talking to
+each other; a collector with --relay takes the relay's cluster-wide numbers instead
+(relay_identities.py). The state file (JSON) records the numbers and who allocated them:
+
+    {"identities": {"k8s:app=a,k8s:io.kubernetes.pod.namespace=shop": 4242}}
+    {"allocator": "relay", "identities": {...}}     # numbers a relay gave
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from flowscope.common.errors import InputError
-from flowscope.common.vocab import FIRST_CLUSTER_IDENTITY
+from flowscope.common.identity import IdentityNumbers, label_key
 
-LAST_CLUSTER_IDENTITY: Final = 0xFFFF
-_SPAN: Final = LAST_CLUSTER_IDENTITY - FIRST_CLUSTER_IDENTITY + 1
+LOCAL: Final = "local"
+RELAY: Final = "relay"
 
 
-def label_key(labels: Iterable[str]) -> str:
-    """The canonical text of a label set: sorted, de-duplicated, comma-joined."""
-    return ",".join(sorted(set(labels)))
+class Identities(Protocol):
+    """What the endpoint registry asks: the numbers of label sets, in their order."""
+
+    def identities_for(self, label_sets: Sequence[Iterable[str]]) -> list[int]: ...
 
 
 class IdentityAllocator:
-    """Label set -> identity, persisted in `state_path` (None: in memory only)."""
+    """Label set -> identity, allocated on this node, persisted in `state_path` (None: in
+    memory only)."""
 
     def __init__(self, state_path: Path | None) -> None:
         self._path = state_path
         self._lock = threading.Lock()
-        self._by_labels: dict[str, int] = {}
-        if state_path is not None and state_path.exists():
-            self._by_labels = _read(state_path)
-        self._taken = {num: key for key, num in self._by_labels.items()}
-        if len(self._taken) != len(self._by_labels):
-            raise InputError(f"{state_path}: two label sets share one identity")
+        known = read_state(state_path)[1] if state_path is not None else {}
+        self._numbers = IdentityNumbers(known, str(state_path))
 
     def identity_for(self, labels: Iterable[str]) -> int:
-        key = label_key(labels)
+        return self.identities_for([labels])[0]
+
+    def identities_for(self, label_sets: Sequence[Iterable[str]]) -> list[int]:
+        keys = [label_key(labels) for labels in label_sets]
         with self._lock:
-            known = self._by_labels.get(key)
-            if known is not None:
-                return known
-            start = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % _SPAN
-            for step in range(_SPAN):
-                number = FIRST_CLUSTER_IDENTITY + (start + step) % _SPAN
-                if number not in self._taken:
-                    break
-            else:
-                raise InputError(f"no identity left for labels {key!r}")
-            self._by_labels[key] = number
-            self._taken[number] = key
-            self._save()
-            return number
+            before = len(self._numbers)
+            numbers = [self._numbers.allocate(key) for key in keys]
+            if len(self._numbers) != before and self._path is not None:
+                write_state(self._path, LOCAL, self._numbers.as_dict())
+        return numbers
 
     def labels_of(self, identity: int) -> str | None:
         with self._lock:
-            return self._taken.get(identity)
-
-    def _save(self) -> None:
-        if self._path is None:
-            return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"identities": self._by_labels}, indent=1, sort_keys=True))
-        tmp.replace(self._path)
+            return self._numbers.key_of(identity)
 
 
-def _read(path: Path) -> dict[str, int]:
+def read_state(path: Path) -> tuple[str, dict[str, int]]:
+    """(allocator, numbers) of a state file; (LOCAL, {}) when it does not exist."""
+    if not path.exists():
+        return LOCAL, {}
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read identity state {path}: {exc}") from exc
     table = document.get("identities") if isinstance(document, dict) else None
-    if not isinstance(table, dict) or not all(
-        isinstance(k, str) and isinstance(v, int)
-        and FIRST_CLUSTER_IDENTITY <= v <= LAST_CLUSTER_IDENTITY
-        for k, v in table.items()
+    allocator = document.get("allocator", LOCAL) if isinstance(document, dict) else None
+    if allocator not in (LOCAL, RELAY) or not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) for k, v in table.items()
     ):
-        raise InputError(f"{path}: expected {{\"identities\": {{labels: number 256-65535}}}}")
-    return dict(table)
+        raise InputError(
+            f'{path}: expected {{"allocator": "local" or "relay", '
+            '"identities": {labels: number 256-65535}}'
+        )
+    return allocator, dict(table)
+
+
+def write_state(path: Path, allocator: str, numbers: dict[str, int]) -> None:
+    """Replaces the state file at once (a crash leaves the old or the new one)."""
+    document: dict[str, object] = {"identities": numbers}
+    if allocator != LOCAL:
+        document["allocator"] = allocator
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
+    tmp.replace(path)

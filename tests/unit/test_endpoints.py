@@ -12,11 +12,13 @@ from flowscope.collector.endpoints import (
     agent_events,
     endpoint_labels,
     file_endpoints,
+    identity_events,
     lab_endpoints,
 )
 from flowscope.collector.identity import IdentityAllocator
 from flowscope.collector.labconfig import Workload, default_lab, write_state
 from flowscope.common.errors import InputError
+from flowscope.common.identity import label_key
 from flowscope.proto.flow import flow_pb2
 
 
@@ -115,3 +117,32 @@ def test_duplicate_endpoint_names_are_refused() -> None:
     registry = EndpointRegistry(IdentityAllocator(None))
     with pytest.raises(InputError, match="share a namespace/pod name"):
         registry.replace([endpoint("a", "10.0.0.1"), endpoint("a", "10.0.0.2")])
+
+
+def test_relabel_gives_the_endpoints_of_a_label_set_their_new_number() -> None:
+    registry = EndpointRegistry(IdentityAllocator(None))
+    added = registry.replace([
+        endpoint("a", "10.0.0.1"), endpoint("b", "fd00::2"), endpoint("c", "10.0.0.3", "db")
+    ]).added
+    web = label_key(added[0].endpoint.labels)
+    db_identity = added[2].identity
+    relabelled = registry.relabel({web: 4242, label_key(added[2].endpoint.labels): db_identity})
+    assert [(r.registered.endpoint.pod_name, r.old_identity, r.registered.identity)
+            for r in relabelled] == [("a", added[0].identity, 4242),
+                                     ("b", added[1].identity, 4242)]
+    by_ip = registry.by_ip("fd00::2")
+    assert by_ip is not None
+    assert (by_ip.id, by_ip.identity) == (2, 4242)
+    assert registry.relabel({web: 4242}) == []
+    # A relabelled endpoint is no change for the next refresh.
+    unchanged = registry.replace([
+        endpoint("a", "10.0.0.1"), endpoint("b", "fd00::2"), endpoint("c", "10.0.0.3", "db")])
+    assert (unchanged.added, unchanged.removed) == ([], [])
+
+    events = list(identity_events(relabelled))
+    assert [(e.type, e.ipcache_update.cidr, e.ipcache_update.identity,
+             e.ipcache_update.old_identity.value, e.ipcache_update.pod_name,
+             e.ipcache_update.namespace) for e in events] == [
+        (flow_pb2.IPCACHE_UPSERTED, "10.0.0.1/32", 4242, added[0].identity, "a", "shop"),
+        (flow_pb2.IPCACHE_UPSERTED, "fd00::2/128", 4242, added[1].identity, "b", "shop"),
+    ]

@@ -2,7 +2,10 @@
 
 `connect` opens a channel to `--server` and waits at most `--timeout` for it to
 connect or fail, so an unreachable server is reported at once, with gRPC's
-reason. `GrpcObserver` streams the responses of GetFlows, GetAgentEvents and
+reason. With `--tls` (or a tls:// address) the channel is TLS, checked against
+`--tls-ca-cert-files` and presenting `--tls-client-cert-file` for mutual TLS;
+`--token` (or basic auth) goes with every call, never in plain text to another
+host. `GrpcObserver` streams the responses of GetFlows, GetAgentEvents and
 GetDebugEvents to a writer; it speaks Hubble's Observer API, so it also reads
 from a Hubble relay. `--request-timeout` bounds single (unary) calls.
 """
@@ -18,10 +21,22 @@ from typing import Final, Protocol, TypeVar
 import grpc
 
 from flowscope.cli import config
-from flowscope.common.errors import FlowscopeError, NotSupportedError
+from flowscope.common.auth import (
+    ClientAuth,
+    add_client_auth_flags,
+    authorized_channel,
+    client_credentials,
+)
+from flowscope.common.errors import FlowscopeError
+from flowscope.common.tls import (
+    ClientTLS,
+    add_client_tls_flags,
+    client_tls_from_args,
+    dial,
+    split_server_address,
+)
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
 
-TLS_PREFIX: Final = "tls://"
 SERVER_KEYS: Final = ("server", "timeout", "request-timeout")
 
 Response = TypeVar("Response")
@@ -34,18 +49,24 @@ class ServerError(FlowscopeError):
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Where the server is and how long to wait for it, in seconds."""
+    """Where the server is, how long to wait for it (seconds), its TLS and credentials."""
 
     address: str
     timeout: float
     request_timeout: float
+    tls: ClientTLS | None = None
+    auth: ClientAuth | None = None
 
     @classmethod
-    def from_settings(cls, settings: config.Settings) -> ServerOptions:
+    def from_settings(cls, settings: config.Settings, args: argparse.Namespace) -> ServerOptions:
+        """The settings' server, with the TLS and credential flags of add_server_flags."""
+        address = settings.text("server")
         return cls(
-            address=settings.text("server"),
+            address=address,
             timeout=settings.seconds("timeout"),
             request_timeout=settings.seconds("request-timeout"),
+            tls=client_tls_from_args(args, address),
+            auth=client_credentials(args),
         )
 
 
@@ -53,6 +74,8 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("server")
     for key in SERVER_KEYS:
         config.add_flag(group, key)
+    add_client_tls_flags(parser.add_argument_group("TLS"))
+    add_client_auth_flags(parser.add_argument_group("authentication"))
 
 
 _SETTLED: Final = frozenset(
@@ -65,12 +88,16 @@ _SETTLED: Final = frozenset(
 
 
 def connect(options: ServerOptions) -> grpc.Channel:
-    """A channel to the server, connected; ServerError when it cannot connect in time."""
-    if options.address.startswith(TLS_PREFIX):
-        raise NotSupportedError(
-            f"cannot connect to {options.address}: TLS connections are not supported yet"
-        )
-    channel = grpc.insecure_channel(options.address)
+    """A channel to the server, connected; ServerError when it cannot connect in time,
+    InputError for a bad TLS file or credentials that would go in plain text."""
+    address, _ = split_server_address(options.address)
+    tls = options.tls is not None
+    plain = dial(address, options.tls)
+    try:
+        channel = authorized_channel(plain, options.auth, server=options.address, tls=tls)
+    except FlowscopeError:
+        plain.close()
+        raise
     state = _settle(channel, options.timeout)
     if state is grpc.ChannelConnectivity.READY:
         return channel

@@ -4,14 +4,19 @@ It loads the eBPF datapath, attaches it to the endpoints of the configured sourc
 this machine, a static endpoints file) and records flows in the node's ring. It enforces the
 network policies given through its control socket (`flowscope policy ...`) and those of a
 watched policy directory (--policy-dir). It serves the node's flows through the Observer API
-and the batched stream on --listen-address (localhost:4244), and with --relay announces itself
-to a relay. With --print it also writes every ring entry to standard output as Hubble's JSON
-lines (GetFlowsResponse objects).
+and the batched stream on --listen-address (localhost:4244). With --relay it announces itself
+to a relay and takes its endpoints' identities from it, cluster-wide (a new label set gets the
+reserved identity `init` until the relay answers; collector/relay_identities.py). With
+--print it also writes every ring entry to standard output as Hubble's JSON lines
+(GetFlowsResponse objects). The node API serves TLS with --tls-server-* (plain text only on
+localhost); --relay-tls-* and --relay-token reach a relay that asks for them. Hubble's flow
+metrics are served on --metrics-address (localhost:9965).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,10 +30,19 @@ from flowscope.collector.labconfig import LAB_STATE_DIR
 from flowscope.collector.loader import DatapathConfig
 from flowscope.collector.policy import CompilerConfig
 from flowscope.collector.ring import Event, FlowRing
+from flowscope.common.auth import ClientAuth
 from flowscope.common.errors import FlowscopeError
 from flowscope.common.jsonlines import dumps
+from flowscope.common.metrics import COLLECTOR_METRICS_ADDRESS
+from flowscope.common.tls import (
+    add_client_tls_flags,
+    add_server_tls_flags,
+    client_tls_from_args,
+    server_tls_from_args,
+)
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2
+from flowscope.relay.peers import check_address
 
 NODE_LISTEN_ADDRESS = "localhost:4244"
 
@@ -39,6 +53,8 @@ EXAMPLES = """examples:
   flowscope collector --events perf --sweep-interval 2
   flowscope collector --no-lab --endpoints-file endpoints.yaml
   flowscope collector --policy-dir /etc/flowscope/policies
+  flowscope collector --listen-address 0.0.0.0:4244 --tls-server-cert-file node.crt \
+      --tls-server-key-file node.key --tls-client-ca-files ca.crt    # only relays with certs
 """
 
 
@@ -59,12 +75,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--relay",
         metavar="HOST:PORT",
-        help="announce this collector to the relay at HOST:PORT, which then follows it",
+        help="announce this collector to the relay at HOST:PORT, which then follows it and "
+        "allocates its identities cluster-wide",
     )
     parser.add_argument(
         "--print", action="store_true", help="write ring entries to standard output as JSON lines"
     )
+    add_metrics_address_flag(parser, "--metrics-address", COLLECTOR_METRICS_ADDRESS, "Hubble's")
+    add_server_tls_flags(parser)
+    relay = parser.add_argument_group("TLS and token to the relay (--relay)")
+    add_client_tls_flags(relay, prefix="relay-")
+    relay.add_argument("--relay-token", metavar="TOKEN", help="bearer token for the relay")
     parser.set_defaults(func=run)
+
+
+def add_metrics_address_flag(
+    parser: argparse.ArgumentParser, flag: str, default: str, what: str
+) -> None:
+    parser.add_argument(
+        flag,
+        default=default,
+        metavar="HOST:PORT",
+        help=f"serve {what} Prometheus metrics here, '' for none (default {default})",
+    )
 
 
 def add_collector_flags(parser: argparse.ArgumentParser) -> None:
@@ -196,15 +229,37 @@ def config_from(args: argparse.Namespace) -> Config:
     )
 
 
+def command_config(args: argparse.Namespace) -> Config:
+    """The collector command's config: config_from, and the relay that allocates identities
+    with how to reach it."""
+    config = config_from(args)
+    if not args.relay:
+        return config
+    return dataclasses.replace(
+        config,
+        relay=check_address(args.relay, "--relay address"),
+        relay_tls=client_tls_from_args(args, prefix="relay-"),
+        relay_auth=ClientAuth.bearer(args.relay_token) if args.relay_token else None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    config = command_config(args)
+    tls = server_tls_from_args(args)
     stop = stack.stop_on_signals()
     with ExitStack() as running:
-        collector = running.enter_context(stack.running_collector(config_from(args)))
-        server = running.enter_context(stack.node_server(collector, args.listen_address))
+        collector = running.enter_context(stack.running_collector(config))
+        running.enter_context(stack.metrics_served(args.metrics_address, collector.metrics))
+        server = running.enter_context(stack.node_server(collector, args.listen_address, tls))
         if args.relay:
-            running.enter_context(
-                stack.announced(args.relay, args.node_name, f"localhost:{server.port}")
+            announced = stack.announced(
+                config.relay,
+                args.node_name,
+                f"localhost:{server.port}",
+                config.relay_tls,
+                config.relay_auth,
             )
+            running.enter_context(announced)
         seq = collector.ring.first_seq()
         while not stop.is_set():
             if args.print:

@@ -2,7 +2,10 @@
 
 It follows every node once (the static --peers, the collectors that announce themselves
 with `flowscope collector --relay HOST:PORT`, and the peers of --peer-service), stores
-every flow in the store, and serves observer.Observer on --listen-address.
+every flow in the store, and serves observer.Observer on --listen-address: plain text on
+localhost, or TLS (mutual with --tls-client-ca-files) anywhere; with --token-file every
+call needs a bearer token. It dials the nodes with --peer-tls-* and serves its own
+metrics on --metrics-address.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from flowscope.common.metrics import RELAY_METRICS_ADDRESS, MetricsServer
+from flowscope.common.tls import (
+    add_client_tls_flags,
+    add_server_tls_flags,
+    client_tls_from_args,
+    server_tls_from_args,
+)
+from flowscope.relay.follow import FollowConfig
 from flowscope.relay.peers import check_address, parse_peers
 from flowscope.relay.relay import Config, Relay
 from flowscope.relay.server import ServerConfig
@@ -26,7 +37,11 @@ DEFAULT_STORE_PATH: Final = DEFAULT_DSN.removeprefix("chdb://")
 
 EXAMPLES = """examples:
   flowscope relay --peers node-1=10.0.0.1:4244,10.0.0.2:4244
-  flowscope relay --store http://default:@clickhouse:8123/flowscope --listen-address [::]:4245
+  flowscope relay --store http://default:@clickhouse:8123/flowscope --listen-address [::]:4245 \
+      --tls-server-cert-file relay.crt --tls-server-key-file relay.key \
+      --tls-client-ca-files ca.crt --token-file /var/lib/flowscope/tokens.json
+  flowscope relay --peer-tls --peer-tls-ca-cert-files ca.crt \
+      --peer-tls-client-cert-file relay-client.crt --peer-tls-client-key-file relay-client.key
 """
 
 
@@ -70,6 +85,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=defaults.node_name,
         help="the relay's name in the events it sends (default: the host name)",
     )
+    parser.add_argument(
+        "--metrics-address",
+        default=RELAY_METRICS_ADDRESS,
+        metavar="HOST:PORT",
+        help=f"serve Prometheus metrics here, '' for none (default {RELAY_METRICS_ADDRESS})",
+    )
+    add_server_tls_flags(parser)
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="require a bearer token from this file (`flowscope token create`) on every call",
+    )
+    add_client_tls_flags(parser.add_argument_group("TLS to the nodes"), prefix="peer-")
     parser.set_defaults(func=run)
 
 
@@ -91,12 +120,20 @@ def config_from(args: argparse.Namespace) -> Config:
         peers=tuple(parse_peers(args.peers)),
         peer_service=peer_service,
         store=StoreConfig(dsn=store_dsn(args.store), spool_dir=args.spool_dir),
-        server=ServerConfig(listen_address=listen),
+        server=ServerConfig(
+            listen_address=listen, tls=server_tls_from_args(args), token_file=args.token_file
+        ),
+        follow=FollowConfig(tls=client_tls_from_args(args, prefix="peer-")),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     relay = Relay(config_from(args))
+    metrics = (
+        MetricsServer(args.metrics_address, relay.metrics.registry)
+        if args.metrics_address
+        else None
+    )
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -105,11 +142,15 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     relay.start()
-    sys.stderr.write(f"relay listening on {args.listen_address}\n")
     try:
+        if metrics is not None:
+            metrics.start()
+        sys.stderr.write(f"relay listening on {args.listen_address}\n")
         while not stop.wait(1.0):
             pass
     finally:
+        if metrics is not None:
+            metrics.stop()
         relay.stop()
     sys.stderr.write(
         f"relay stopped: {relay.seen_flows()} flows received, "

@@ -32,7 +32,10 @@ from flowscope.collector.collector import Collector
 from flowscope.collector.collector import Config as CollectorConfig
 from flowscope.collector.server import Config as ServerConfig
 from flowscope.collector.server import NodeServer, NodeStatus
+from flowscope.common.auth import ClientAuth
 from flowscope.common.errors import FlowscopeError
+from flowscope.common.metrics import Metrics, MetricsServer
+from flowscope.common.tls import ClientTLS, ServerTLS
 from flowscope.relay.peers import Announcer
 
 SERVICE_USER: Final = "flowscope"
@@ -65,10 +68,12 @@ def running_collector(config: CollectorConfig) -> Iterator[Collector]:
 
 
 @contextmanager
-def node_server(collector: Collector, listen_address: str) -> Iterator[NodeServer]:
+def node_server(
+    collector: Collector, listen_address: str, tls: ServerTLS | None = None
+) -> Iterator[NodeServer]:
     """The node's Observer API and batched stream over the collector's ring."""
     server = NodeServer(
-        ServerConfig(listen_address=listen_address),
+        ServerConfig(listen_address=listen_address, tls=tls),
         collector.ring,
         NodeStatus(
             node_name=collector.config.node_name,
@@ -84,9 +89,29 @@ def node_server(collector: Collector, listen_address: str) -> Iterator[NodeServe
 
 
 @contextmanager
-def announced(relay_address: str, node_name: str, address: str) -> Iterator[None]:
+def metrics_served(address: str, metrics: Metrics) -> Iterator[None]:
+    """`metrics` served at http://ADDRESS/metrics; nothing when the address is empty."""
+    if not address:
+        yield
+        return
+    server = MetricsServer(address, metrics.registry)
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+@contextmanager
+def announced(
+    relay_address: str,
+    node_name: str,
+    address: str,
+    tls: ClientTLS | None = None,
+    auth: ClientAuth | None = None,
+) -> Iterator[None]:
     """This node announced to the relay, and withdrawn at the end."""
-    announcer = Announcer(relay_address, node_name, address)
+    announcer = Announcer(relay_address, node_name, address, tls=tls, auth=auth)
     announcer.start()
     try:
         yield
@@ -202,14 +227,21 @@ def http_serving(url: str) -> Ready:
 
 @contextmanager
 def relay_child(
-    listen_address: str, store: Path, peers: str, node_name: str, log: Path
+    listen_address: str,
+    store: Path,
+    peers: str,
+    node_name: str,
+    log: Path,
+    metrics_address: str = "",
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The relay with its embedded store at `store`, following `peers`, unprivileged."""
+    """The relay with its embedded store at `store`, following `peers`, unprivileged;
+    its metrics on `metrics_address` ("" for none)."""
     if os.geteuid() == 0:
         owned_directory(store, *service_user())
     argv = [
         "relay", "--listen-address", listen_address, "--store", str(store),
         "--spool-dir", str(store / "spool"), "--peers", peers, "--node-name", node_name,
+        "--metrics-address", metrics_address,
     ]
     with unprivileged_child("relay", argv, grpc_serving(listen_address), log) as child:
         yield child

@@ -61,7 +61,7 @@ class Server:
 @contextmanager
 def server(args: argparse.Namespace) -> Iterator[Server]:
     """The server the settings name, connected for the length of the block."""
-    options = ServerOptions.from_settings(config.resolve(args))
+    options = ServerOptions.from_settings(config.resolve(args), args)
     channel = connect(options)
     try:
         yield Server(options, channel)

@@ -1,15 +1,26 @@
 """`flowscope ui`: serve the web UI (service map, flows, policy verdicts) for a relay.
 
 The UI is unprivileged, binds to localhost unless told otherwise, and reaches the
-data only through the relay's gRPC API (--server).
+data only through the relay's gRPC API (--server), over TLS with --tls-* and with its
+own token with --token. With --token-file every request needs a token from that file
+(bearer, or basic auth with the token as the password), and a token scoped to
+namespaces sees only their flows.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Final
 
+from flowscope.common.auth import (
+    TokenFile,
+    TokenVerifier,
+    add_client_auth_flags,
+    client_credentials,
+)
 from flowscope.common.errors import InputError
+from flowscope.common.tls import add_client_tls_flags, client_tls_from_args
 
 DEFAULT_LISTEN: Final = "127.0.0.1:12000"
 DEFAULT_SERVER: Final = "localhost:4245"
@@ -48,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_SERVER,
         help=f"the relay's gRPC address (default {DEFAULT_SERVER})",
     )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="require a token from this file (`flowscope token create`) on every request",
+    )
+    add_client_tls_flags(parser.add_argument_group("TLS to the relay"))
+    add_client_auth_flags(parser.add_argument_group("the UI's credentials for the relay"))
     parser.set_defaults(func=run)
 
 
@@ -57,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     from flowscope.ui.app import create_app
 
     host, port = listen_address(args.listen_address)
-    app = create_app(args.server)
+    verifier = None if args.token_file is None else TokenVerifier(TokenFile(args.token_file))
+    app = create_app(
+        args.server,
+        verifier=verifier,
+        relay_tls=client_tls_from_args(args, args.server),
+        relay_auth=client_credentials(args),
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

@@ -18,9 +18,15 @@ from pathlib import Path
 from typing import Final
 
 from flowscope.cli import stack
-from flowscope.cli.collector_cmd import NODE_LISTEN_ADDRESS, add_collector_flags, config_from
+from flowscope.cli.collector_cmd import (
+    NODE_LISTEN_ADDRESS,
+    add_collector_flags,
+    add_metrics_address_flag,
+    config_from,
+)
 from flowscope.collector.collector import Collector
 from flowscope.collector.collector import Config as CollectorConfig
+from flowscope.common.metrics import COLLECTOR_METRICS_ADDRESS, RELAY_METRICS_ADDRESS
 
 RELAY_LISTEN_ADDRESS: Final = "localhost:4245"
 UI_LISTEN_ADDRESS: Final = "127.0.0.1:12000"
@@ -73,6 +79,12 @@ def add_stack_flags(parser: argparse.ArgumentParser) -> None:
         help=f"the web UI (default {UI_LISTEN_ADDRESS})",
     )
     parser.add_argument("--no-ui", action="store_true", help="do not start the web UI")
+    add_metrics_address_flag(
+        parser, "--metrics-address", COLLECTOR_METRICS_ADDRESS, "the collector's Hubble"
+    )
+    add_metrics_address_flag(
+        parser, "--relay-metrics-address", RELAY_METRICS_ADDRESS, "the relay's"
+    )
     parser.add_argument(
         "--store",
         type=Path,
@@ -101,6 +113,7 @@ def node_stack(config: CollectorConfig, args: argparse.Namespace) -> Iterator[No
                 f"{config.node_name}={node_address}",
                 f"{config.node_name}-relay",
                 args.log_dir / "relay.log",
+                args.relay_metrics_address,
             )
         )
         ui_url = None
@@ -111,6 +124,7 @@ def node_stack(config: CollectorConfig, args: argparse.Namespace) -> Iterator[No
                 )
             )
         collector = running.enter_context(stack.running_collector(config))
+        running.enter_context(stack.metrics_served(args.metrics_address, collector.metrics))
         running.enter_context(stack.node_server(collector, node_address))
         yield Node(collector, node_address, args.relay_listen_address, ui_url)
 

@@ -15,15 +15,21 @@ Network policy: `policies` (a PolicyEnforcer) applies and deletes policies and k
 compiled for the current endpoints; the control socket (Config.control_socket) and a watched
 policy directory (Config.policy_dir) drive it.
 
+Identities: allocated on this node (identity.py), or cluster-wide by the relay at
+Config.relay (relay_identities.py), whose numbers re-label endpoints that waited for them.
+
 Threads: one reads the event buffer and decodes; one runs the periodic work (counter sweep,
-endpoint refresh, loss accounting). Losses anywhere in the kernel (ring reserve or perf output
-failures, rate limiting) reach the ring as LostEvents (source PERF_EVENT_RING_BUFFER), one per
-CPU and interval, and are counted in `stats()`.
+endpoint refresh, identity updates, loss accounting). Losses anywhere in the kernel (ring
+reserve or perf output failures, rate limiting) reach the ring as LostEvents (source
+PERF_EVENT_RING_BUFFER), one per CPU and interval, and are counted in `stats()`.
+
+Metrics: every event goes to the ring through `record`, which also counts flows and lost
+events in `metrics` (Hubble's hubble_* families); `flowscope collector` serves them on
+--metrics-address (localhost:9965).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import threading
@@ -44,18 +50,24 @@ from flowscope.collector.endpoints import (
     agent_events,
     file_endpoints,
     host_addresses,
+    host_cidr,
+    identity_events,
     lab_endpoints,
 )
 from flowscope.collector.enforcement import PolicyEnforcer
 from flowscope.collector.events import EventReader
-from flowscope.collector.identity import IdentityAllocator
+from flowscope.collector.identity import Identities, IdentityAllocator
 from flowscope.collector.labconfig import LAB_STATE_DIR
 from flowscope.collector.loader import PIN_DIR, Datapath, DatapathConfig
 from flowscope.collector.policy import CompilerConfig, PolicyStore
 from flowscope.collector.policydir import PolicyDirectory
 from flowscope.collector.processes import ProcessTable
-from flowscope.collector.ring import FlowRing
+from flowscope.collector.relay_identities import IdentityClient, RelayIdentities
+from flowscope.collector.ring import Event, FlowRing
 from flowscope.collector.sweep import CounterSweep, delete_connection, read_connections
+from flowscope.common.auth import ClientAuth
+from flowscope.common.metrics import Metrics
+from flowscope.common.tls import ClientTLS
 from flowscope.common.vocab import IDENTITY_HOST
 from flowscope.proto.flow import flow_pb2
 
@@ -78,6 +90,12 @@ class Config:
     lab_state_dir: Path | None = LAB_STATE_DIR
     endpoints_file: Path | None = None
     identity_state: Path | None = DEFAULT_IDENTITY_STATE
+    # A relay (HOST:PORT) that allocates identities cluster-wide ("": allocate them here),
+    # and how long a new label set waits for the relay's number before it gets `init`.
+    relay: str = ""
+    relay_tls: ClientTLS | None = None
+    relay_auth: ClientAuth | None = None
+    identity_wait: float = 2.0
     datapath: DatapathConfig = field(default_factory=DatapathConfig)
     policy: CompilerConfig = field(default_factory=CompilerConfig)
     # Keep the policies of this directory in force (polled every policy_poll_interval).
@@ -102,6 +120,10 @@ class Collector:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.ring = FlowRing(config.ring_capacity, node_name=config.node_name)
+        self.metrics = Metrics()
+        ring_entries = self.metrics.gauge("ring_entries").labels(ring="node")
+        ring_entries.set_function(lambda: len(self.ring))
+        self.metrics.gauge("ring_capacity").labels(ring="node").set(config.ring_capacity)
         self.started_ns = 0
         self._datapath = Datapath(config.datapath)
         self._stop = threading.Event()
@@ -117,7 +139,16 @@ class Collector:
         self._host_addresses: set[str] = set()
         self._control: ControlServer | None = None
         self._policy_dir: PolicyDirectory | None = None
+        self._relay_identities: RelayIdentities | None = None
         self._lock = threading.Lock()
+
+    def record(self, event: Event) -> None:
+        """Appends an event to the ring and counts it in the metrics."""
+        self.ring.append(event)
+        if isinstance(event, flow_pb2.Flow):
+            self.metrics.flows.observe_flow(event)
+        elif isinstance(event, flow_pb2.LostEvent):
+            self.metrics.flows.observe_lost(event)
 
     @property
     def datapath(self) -> Datapath:
@@ -149,6 +180,8 @@ class Collector:
         except BaseException:
             if self._control is not None:
                 self._control.stop()
+            if self._relay_identities is not None:
+                self._relay_identities.stop()
             self._datapath.close()
             raise
         for target, name in ((self._read_loop, "flowscope-reader"),
@@ -160,10 +193,19 @@ class Collector:
     def _setup(self) -> None:
         assert self._datapath.drop_reasons is not None
         self.started_ns = time.time_ns()
-        identities = IdentityAllocator(self.config.identity_state)
+        identities: Identities
+        if self.config.relay:
+            self._relay_identities = RelayIdentities(
+                IdentityClient(self.config.relay, self.config.node_name,
+                               self.config.relay_tls, self.config.relay_auth),
+                self.config.identity_state, wait=self.config.identity_wait)
+            self._relay_identities.start()
+            identities = self._relay_identities
+        else:
+            identities = IdentityAllocator(self.config.identity_state)
         self._registry = EndpointRegistry(identities)
         self._enforcer = PolicyEnforcer(PolicyStore(self.config.policy), self._datapath,
-                                        self.ring.append)
+                                        self.record)
         self._decoder = Decoder(self.config.node_name, self._registry,
                                 self._datapath.drop_reasons, ProcessTable(),
                                 monotonic_to_wall_offset(),
@@ -177,7 +219,7 @@ class Collector:
         self._refresh_host_addresses()
         self._lost_seen = self._datapath.counters()
         self._lost_checked_ns = time.time_ns()
-        self.ring.append(flow_pb2.AgentEvent(
+        self.record(flow_pb2.AgentEvent(
             type=flow_pb2.AGENT_STARTED,
             agent_start=flow_pb2.TimeNotification(time=_timestamp(self.started_ns))))
         if self.config.policy_dir is not None:
@@ -202,6 +244,8 @@ class Collector:
         self._threads.clear()
         if self._control is not None:
             self._control.stop()
+        if self._relay_identities is not None:
+            self._relay_identities.stop()
         if self._reader is not None:
             self._reader.poll(0)
             self._report_losses()
@@ -238,7 +282,7 @@ class Collector:
                 self._datapath.delete_ipcache(ip)
         for new in changes.added:
             for ip in new.endpoint.ips:
-                self._datapath.set_ipcache(_host_cidr(ip), new.identity,
+                self._datapath.set_ipcache(host_cidr(ip), new.identity,
                                            raw.IPCACHE_LOCAL_ENDPOINT)
         # New endpoints often come with new host addresses (a lab's bridge).
         self._refresh_host_addresses()
@@ -252,7 +296,28 @@ class Collector:
         assert self._decoder is not None
         self._decoder.forget_interfaces()
         for event in agent_events(changes):
-            self.ring.append(event)
+            self.record(event)
+
+    def apply_identity_updates(self) -> None:
+        """Re-label the endpoints whose label set got its number from the relay since the
+        last call: ipcache, policies, and an IPCACHE_UPSERTED agent event per address."""
+        assert self._registry is not None and self._enforcer is not None
+        if self._relay_identities is None:
+            return
+        updates = self._relay_identities.take_updates()
+        relabelled = self._registry.relabel(updates) if updates else []
+        if not relabelled:
+            return
+        for change in relabelled:
+            endpoint = change.registered.endpoint
+            for ip in endpoint.ips:
+                self._datapath.set_ipcache(host_cidr(ip), change.registered.identity,
+                                           raw.IPCACHE_LOCAL_ENDPOINT)
+            log.info("endpoint %s: identity %d replaces %d (from the relay)", endpoint.ref,
+                     change.registered.identity, change.old_identity)
+        self._enforcer.set_endpoints(self._registry.all())
+        for event in identity_events(relabelled):
+            self.record(event)
 
     def _refresh_host_addresses(self) -> None:
         """The node's own addresses in the ipcache, as identity host."""
@@ -273,7 +338,7 @@ class Collector:
             log.debug("undecodable datapath event: %s", exc)
             return
         if flow is not None:
-            self.ring.append(flow)
+            self.record(flow)
             with self._lock:
                 self._stats.flows += 1
 
@@ -296,6 +361,7 @@ class Collector:
             if now >= next_refresh:
                 next_refresh = now + c.endpoint_refresh_interval
                 self._guarded(self.refresh_endpoints, "endpoint refresh")
+            self._guarded(self.apply_identity_updates, "identity update")
             if now >= next_sweep:
                 next_sweep = now + c.sweep_interval
                 self._guarded(self.sweep, "counter sweep")
@@ -310,7 +376,7 @@ class Collector:
         """Append one record per connection that changed since the previous sweep."""
         assert self._sweep is not None
         for flow in self._sweep.sweep(time.monotonic_ns()):
-            self.ring.append(flow)
+            self.record(flow)
             with self._lock:
                 self._stats.flows += 1
 
@@ -330,14 +396,9 @@ class Collector:
             lost.cpu.value = cpu
             lost.first.CopyFrom(_timestamp(self._lost_checked_ns))
             lost.last.CopyFrom(_timestamp(now_ns))
-            self.ring.append(lost)
+            self.record(lost)
         self._lost_seen = current
         self._lost_checked_ns = now_ns
-
-
-def _host_cidr(ip: str) -> str:
-    addr = ipaddress.ip_address(ip)
-    return f"{addr}/{addr.max_prefixlen}"
 
 
 def _timestamp(ns: int) -> Timestamp:

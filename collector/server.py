@@ -9,6 +9,10 @@ One port (default localhost:4244) serves
 * `grpc.health.v1.Health`, with service "hubble.server.Observer" SERVING while it runs;
 * `flowscope.stream.FlowStream`, the batched stream a relay follows (stream.py).
 
+With `Config.tls` it serves TLS (mutual TLS when the TLS settings name client CAs, so only
+relays holding a certificate from those CAs follow it); without, it listens on the loopback
+interface only.
+
 Every call gets the `hubble-server-version` header. Streams (GetFlows, GetAgentEvents,
 Follow) hold a thread each: at most `max_streams` run at once, and one more is refused with
 RESOURCE_EXHAUSTED. Followers wake on new entries, notice a cancelled call within
@@ -45,6 +49,7 @@ from flowscope.collector.ring import Event, FlowRing
 from flowscope.common.errors import FilterError, FlowscopeError, InputError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
+from flowscope.common.tls import ServerTLS, check_listen_address
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
 
@@ -73,6 +78,8 @@ class NodeStatus:
 @dataclass(frozen=True)
 class Config:
     listen_address: str = "localhost:4244"
+    # None serves plain text, on the loopback interface only.
+    tls: ServerTLS | None = None
     max_streams: int = 64
     lost_event_interval: float = 1.0
     grace: float = 2.0
@@ -273,8 +280,11 @@ class NodeServer:
         self.port = 0
 
     def start(self) -> None:
-        """Binds the listen address and starts serving; FlowscopeError if it cannot bind."""
+        """Binds the listen address and starts serving; FlowscopeError if it cannot bind,
+        InputError for a plain-text address beyond loopback or a bad TLS file."""
         config = self.config
+        check_listen_address(config.listen_address, tls=config.tls is not None)
+        credentials = None if config.tls is None else config.tls.credentials()
         server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=config.max_streams + UNARY_WORKERS, thread_name_prefix="flowscope-grpc"
@@ -293,7 +303,10 @@ class NodeServer:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         try:
-            self.port = server.add_insecure_port(config.listen_address)
+            if credentials is None:
+                self.port = server.add_insecure_port(config.listen_address)
+            else:
+                self.port = server.add_secure_port(config.listen_address, credentials)
         except RuntimeError as err:
             raise FlowscopeError(f"cannot listen on {config.listen_address}: {err}") from None
         server.start()

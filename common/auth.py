@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -34,7 +35,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -381,6 +382,17 @@ def current_principal() -> Principal | None:
     other thread that works for the call.
     """
     return _PRINCIPAL.get()
+
+
+@contextlib.contextmanager
+def acting_as(principal: Principal | None) -> Iterator[None]:
+    """current_principal() is `principal` within the block (in this thread or task):
+    for servers other than gRPC's, such as the web UI's."""
+    token = _PRINCIPAL.set(principal)
+    try:
+        yield
+    finally:
+        _PRINCIPAL.reset(token)
 
 
 class TokenAuthInterceptor(_ServerInterceptor):

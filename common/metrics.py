@@ -19,21 +19,23 @@ Two deliberate departures from Hubble's code: ICMPv6 flows count with family
 
 flowscope's own metrics are named in FLOWSCOPE_METRICS, so every component
 uses the same name and labels for the same thing; a component takes them from
-its `Metrics` (`metrics.gauge("ring_entries").labels(ring="node").set_function(len_fn)`).
+its `Metrics` (`metrics.gauge("ring_entries").labels(ring="node").set_function(len_fn)`),
+or, for counts a component already keeps, reads them when scraped
+(`metrics.read_at_scrape(lambda: {"store_insert_errors_total": {("flows",): n}})`).
 `MetricsServer` serves a registry over HTTP.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 from wsgiref.simple_server import WSGIServer
 
 from google.protobuf.descriptor import EnumDescriptor
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
@@ -268,8 +270,43 @@ FLOWSCOPE_METRICS: Final[dict[str, MetricSpec]] = {
     ),
     "store_insert_errors_total": MetricSpec("counter", "Store inserts that failed", ("table",)),
     "spool_bytes": MetricSpec("gauge", "Bytes waiting in the spool for the store"),
+    "flows_received_total": MetricSpec("counter", "Flows the relay received from the nodes"),
+    "store_flows_total": MetricSpec(
+        "counter",
+        "Flows through the store's writer: stored, duplicate (dropped), spooled, replayed",
+        ("outcome",),
+    ),
     "peers_connected": MetricSpec("gauge", "Collectors the relay is connected to"),
 }
+
+
+# {metric name without prefix: {label values: value}}
+Samples = dict[str, dict[Labels, float]]
+
+
+class _ScrapeTimeSamples(Collector):
+    """flowscope counters and gauges whose values a function reads when scraped."""
+
+    def __init__(self, read: Callable[[], Samples]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        return iter(())
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for name, values in sorted(self._read().items()):
+            spec = FLOWSCOPE_METRICS[name]
+            full = f"flowscope_{name}"
+            metric: CounterMetricFamily | GaugeMetricFamily
+            if spec.kind == "counter":
+                metric = CounterMetricFamily(full, spec.help, labels=spec.labels)
+            elif spec.kind == "gauge":
+                metric = GaugeMetricFamily(full, spec.help, labels=spec.labels)
+            else:
+                raise TypeError(f"flowscope metric {name!r} is a histogram: observe it instead")
+            for labels, value in sorted(values.items()):
+                metric.add_metric(labels, value)
+            yield metric
 
 
 class Metrics:
@@ -319,6 +356,17 @@ class Metrics:
                     )
                 self._own[name] = metric
             return metric
+
+    def read_at_scrape(self, read: Callable[[], Samples]) -> None:
+        """Exposes the counters and gauges `read` returns, calling it at every scrape.
+
+        For counts a component keeps anyway (the store's counters): no second
+        bookkeeping. Names must not also be made with counter() or gauge().
+        """
+        unknown = [name for name in read() if name not in FLOWSCOPE_METRICS]
+        if unknown:
+            raise KeyError(f"no flowscope metric {', '.join(map(repr, unknown))}")
+        self.registry.register(_ScrapeTimeSamples(read))
 
     def exposition(self) -> str:
         """The registry in Prometheus' text format, as /metrics serves it."""

@@ -186,36 +186,40 @@ class ClientTLS:
         return [(SERVER_NAME_OPTION, self.server_name)] if self.server_name else []
 
 
-def add_client_tls_flags(parser: argparse._ActionsContainer) -> None:
+def add_client_tls_flags(parser: argparse._ActionsContainer, prefix: str = "") -> None:
+    """The client TLS flags; with a prefix ("peer-") the same flags for another hop
+    (--peer-tls, --peer-tls-ca-cert-files, ...), read back with the same prefix."""
+    what = f"the {prefix.rstrip('-')} server" if prefix else "the server"
     parser.add_argument(
-        "--tls",
+        f"--{prefix}tls",
         action="store_true",
         default=None,
-        help="connect with TLS (also implied by a tls:// server address)",
+        help=f"connect to {what} with TLS"
+        + ("" if prefix else " (also implied by a tls:// server address)"),
     )
     parser.add_argument(
-        "--tls-ca-cert-files",
+        f"--{prefix}tls-ca-cert-files",
         type=Path,
         nargs="+",
         metavar="FILE",
-        help="PEM CAs to check the server's certificate with (default: the system's)",
+        help=f"PEM CAs to check the certificate of {what} with (default: the system's)",
     )
     parser.add_argument(
-        "--tls-client-cert-file",
+        f"--{prefix}tls-client-cert-file",
         type=Path,
         metavar="FILE",
-        help="PEM certificate to present to the server (mutual TLS)",
+        help=f"PEM certificate to present to {what} (mutual TLS)",
     )
     parser.add_argument(
-        "--tls-client-key-file",
+        f"--{prefix}tls-client-key-file",
         type=Path,
         metavar="FILE",
-        help="the PEM private key of --tls-client-cert-file",
+        help=f"the PEM private key of --{prefix}tls-client-cert-file",
     )
     parser.add_argument(
-        "--tls-server-name",
+        f"--{prefix}tls-server-name",
         metavar="NAME",
-        help="name the server's certificate must carry, when it differs from the address",
+        help=f"name the certificate of {what} must carry, when it differs from the address",
     )
 
 
@@ -226,26 +230,34 @@ def split_server_address(address: str) -> tuple[str, bool]:
     return address, False
 
 
-def client_tls_from_args(args: argparse.Namespace, server: str) -> ClientTLS | None:
-    """The client's TLS settings from its flags and server address; None for plain text."""
+def client_tls_from_args(
+    args: argparse.Namespace, server: str = "", prefix: str = ""
+) -> ClientTLS | None:
+    """The client's TLS settings from its flags (see add_client_tls_flags) and server
+    address; None for plain text."""
     _, prefixed = split_server_address(server)
+    attribute = prefix.replace("-", "_")
     options = ClientTLS(
-        ca_files=tuple(args.tls_ca_cert_files or ()),
-        cert_file=args.tls_client_cert_file,
-        key_file=args.tls_client_key_file,
-        server_name=args.tls_server_name,
+        ca_files=tuple(getattr(args, f"{attribute}tls_ca_cert_files") or ()),
+        cert_file=getattr(args, f"{attribute}tls_client_cert_file"),
+        key_file=getattr(args, f"{attribute}tls_client_key_file"),
+        server_name=getattr(args, f"{attribute}tls_server_name"),
     )
+    cert_flag, key_flag = f"--{prefix}tls-client-cert-file", f"--{prefix}tls-client-key-file"
     if (options.cert_file is None) != (options.key_file is None):
-        given = "--tls-client-cert-file" if options.key_file is None else "--tls-client-key-file"
-        other = "--tls-client-key-file" if options.key_file is None else "--tls-client-cert-file"
+        given, other = (cert_flag, key_flag) if options.key_file is None else (key_flag, cert_flag)
         raise InputError(f"{given} needs {other}")
-    if args.tls or prefixed:
+    if getattr(args, f"{attribute}tls") or prefixed:
         return options
     if options != ClientTLS():
-        raise InputError(
-            f"TLS options were given but not TLS: add --tls or use a {TLS_PREFIX} server address"
-        )
+        also = "" if prefix else f" or use a {TLS_PREFIX} server address"
+        raise InputError(f"TLS options were given but not TLS: add --{prefix}tls{also}")
     return None
+
+
+def dial(address: str, tls: ClientTLS | None) -> grpc.Channel:
+    """A channel to HOST:PORT: TLS when `tls` is given, else plain text; not yet connected."""
+    return grpc.insecure_channel(address) if tls is None else secure_channel(address, tls)
 
 
 def secure_channel(server: str, tls: ClientTLS) -> grpc.Channel:

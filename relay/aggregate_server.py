@@ -4,8 +4,11 @@ The web UI's service map and policy view, and `flowscope top`, ask the relay for
 counts rather than streaming raw flows: service-map edges, top talkers and flows
 by verdict and policy over a time range with FlowFilters. The store picks the
 smallest table that answers (relay/store/query.py); this module only translates
-requests and answers, and maps bad requests to INVALID_ARGUMENT and store
-failures to UNAVAILABLE. The relay's server adds it beside observer.Observer:
+requests and answers, narrows each request's whitelist to the caller's
+namespaces (scope_whitelist: a scoped token sees only its namespaces' flows), and
+maps bad requests to INVALID_ARGUMENT, requests outside the token's scope to
+PERMISSION_DENIED and store failures to UNAVAILABLE. The relay's server adds it
+beside observer.Observer:
 
     add_aggregates_service(server, store.queries)
 """
@@ -17,6 +20,7 @@ from typing import Final, NoReturn, Protocol
 
 import grpc
 
+from flowscope.common.auth import ScopeError, current_principal, scope_whitelist
 from flowscope.common.errors import FilterError, InputError, StorageError
 from flowscope.proto.aggregate import aggregate_pb2, aggregate_pb2_grpc
 from flowscope.proto.flow import flow_pb2
@@ -57,11 +61,12 @@ class AggregateQueries(Protocol):
 
 
 def _abort(context: grpc.ServicerContext, error: Exception) -> NoReturn:
-    code = (
-        grpc.StatusCode.UNAVAILABLE
-        if isinstance(error, StorageError)
-        else grpc.StatusCode.INVALID_ARGUMENT
-    )
+    if isinstance(error, StorageError):
+        code = grpc.StatusCode.UNAVAILABLE
+    elif isinstance(error, ScopeError):
+        code = grpc.StatusCode.PERMISSION_DENIED
+    else:
+        code = grpc.StatusCode.INVALID_ARGUMENT
     context.abort(code, str(error))
     raise AssertionError("context.abort returns only by raising")
 
@@ -90,11 +95,11 @@ class AggregatesServicer(aggregate_pb2_grpc.AggregatesServicer):
             answer = self._queries.edges(
                 request.since_ns,
                 request.until_ns,
-                request.whitelist,
+                scope_whitelist(request.whitelist, current_principal()),
                 request.blacklist,
                 GROUPINGS[request.grouping],
             )
-        except (FilterError, InputError, StorageError) as error:
+        except (FilterError, InputError, ScopeError, StorageError) as error:
             _abort(context, error)
         response = aggregate_pb2.ServiceMapResponse(table=answer.table)
         add = response.edges.add  # in place: about 3 times faster than building a list
@@ -121,13 +126,13 @@ class AggregatesServicer(aggregate_pb2_grpc.AggregatesServicer):
             answer = self._queries.top_talkers(
                 request.range.since_ns,
                 request.range.until_ns,
-                request.range.whitelist,
+                scope_whitelist(request.range.whitelist, current_principal()),
                 request.range.blacklist,
                 GROUPINGS[request.range.grouping],
                 request.by or "flows",
                 limit,
             )
-        except (FilterError, InputError, StorageError) as error:
+        except (FilterError, InputError, ScopeError, StorageError) as error:
             _abort(context, error)
         return aggregate_pb2.TopTalkersResponse(
             talkers=[
@@ -143,9 +148,12 @@ class AggregatesServicer(aggregate_pb2_grpc.AggregatesServicer):
         try:
             _check_range(request)
             answer = self._queries.verdicts_by_policy(
-                request.since_ns, request.until_ns, request.whitelist, request.blacklist
+                request.since_ns,
+                request.until_ns,
+                scope_whitelist(request.whitelist, current_principal()),
+                request.blacklist,
             )
-        except (FilterError, InputError, StorageError) as error:
+        except (FilterError, InputError, ScopeError, StorageError) as error:
             _abort(context, error)
         return aggregate_pb2.VerdictSummaryResponse(
             counts=[

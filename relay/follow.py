@@ -21,6 +21,7 @@ from typing import Final, TypeAlias
 
 import grpc
 
+from flowscope.common.tls import ClientTLS, dial
 from flowscope.proto.relay import relay_pb2
 from flowscope.proto.stream import stream_pb2, stream_pb2_grpc
 from flowscope.relay.peers import Cancellable, Peer
@@ -35,13 +36,15 @@ ERROR: Final = relay_pb2.NODE_ERROR
 
 @dataclass(frozen=True)
 class FollowConfig:
-    """Batch bounds asked of the node, and how patiently to reconnect (seconds)."""
+    """Batch bounds asked of the node, how patiently to reconnect (seconds), and the TLS
+    to dial nodes with (None: plain text)."""
 
     max_batch_flows: int = 1000
     max_batch_latency: float = 0.1
     connect_timeout: float = 5.0
     backoff_min: float = 0.5
     backoff_max: float = 30.0
+    tls: ClientTLS | None = None
 
 
 class _Failure(Exception):
@@ -118,7 +121,7 @@ class Follower:
     def _session(self) -> bool:
         """One connection's stream; True when it ended in a way to retry at once."""
         config = self._config
-        with grpc.insecure_channel(self.peer.address) as channel:
+        with dial(self.peer.address, config.tls) as channel:
             try:
                 grpc.channel_ready_future(channel).result(timeout=config.connect_timeout)
             except grpc.FutureTimeoutError:

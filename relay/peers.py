@@ -11,7 +11,8 @@ give it; a static entry may: "name=host:port"); a follower learns a nameless pee
 from its first batch. A collector started with `--relay HOST:PORT` runs an `Announcer`,
 which repeats its announcement (a peer.ChangeNotification, PEER_ADDED) so a restarted
 relay learns it again, and withdraws it (PEER_DELETED) when it stops. The announcement
-is a flowscope method beside the Observer API: `/flowscope.relay.Peers/Announce`.
+is a flowscope method beside the Observer API: `/flowscope.relay.Peers/Announce`; to a
+relay that serves TLS or checks tokens, the Announcer dials with ClientTLS and a token.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Final, Protocol
 import grpc
 from google.protobuf import empty_pb2
 
+from flowscope.common.auth import ClientAuth, authorized_channel
 from flowscope.common.errors import InputError
+from flowscope.common.tls import ClientTLS, dial
 from flowscope.proto.peer import peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -130,9 +133,25 @@ class Announcer:
     """A collector's announcement of itself to a relay, repeated until stop() withdraws it."""
 
     def __init__(
-        self, relay_address: str, node_name: str, address: str, interval: float = 10.0
+        self,
+        relay_address: str,
+        node_name: str,
+        address: str,
+        interval: float = 10.0,
+        tls: ClientTLS | None = None,
+        auth: ClientAuth | None = None,
     ) -> None:
         self._relay = check_address(relay_address, "--relay address")
+        # One channel for the announcer's life; InputError now for credentials it would
+        # send in plain text to another host.
+        self._channel = authorized_channel(
+            dial(self._relay, tls), auth, server=self._relay, tls=tls is not None
+        )
+        self._announce = self._channel.unary_unary(
+            ANNOUNCE_METHOD,
+            request_serializer=peer_pb2.ChangeNotification.SerializeToString,
+            response_deserializer=empty_pb2.Empty.FromString,
+        )
         self._change = peer_pb2.ChangeNotification(
             name=node_name, address=check_address(address, "announced address")
         )
@@ -150,6 +169,7 @@ class Announcer:
             self._thread.join()
             self._thread = None
         self._send(peer_pb2.PEER_DELETED)
+        self._channel.close()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -160,16 +180,10 @@ class Announcer:
         change = peer_pb2.ChangeNotification()
         change.CopyFrom(self._change)
         change.type = change_type
-        with grpc.insecure_channel(self._relay) as channel:
-            call = channel.unary_unary(
-                ANNOUNCE_METHOD,
-                request_serializer=peer_pb2.ChangeNotification.SerializeToString,
-                response_deserializer=empty_pb2.Empty.FromString,
-            )
-            try:
-                call(change, timeout=self._interval)
-            except grpc.RpcError as err:
-                log.warning("cannot announce this node to the relay at %s: %s", self._relay, err)
+        try:
+            self._announce(change, timeout=self._interval)
+        except grpc.RpcError as err:
+            log.warning("cannot announce this node to the relay at %s: %s", self._relay, err)
 
 
 class NotifyFollower:
@@ -179,8 +193,11 @@ class NotifyFollower:
     reconnect lists them again, which changes nothing for the peers already known.
     """
 
-    def __init__(self, address: str, peers: PeerSet, retry: float = 30.0) -> None:
+    def __init__(
+        self, address: str, peers: PeerSet, retry: float = 30.0, tls: ClientTLS | None = None
+    ) -> None:
         self._address = check_address(address, "--peer-service address")
+        self._tls = tls
         self._peers = peers
         self._retry = retry
         self._stopping = threading.Event()
@@ -201,7 +218,7 @@ class NotifyFollower:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            with grpc.insecure_channel(self._address) as channel:
+            with dial(self._address, self._tls) as channel:
                 call = peer_pb2_grpc.PeerStub(channel).Notify(peer_pb2.NotifyRequest())
                 self._call = call
                 try:

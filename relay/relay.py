@@ -10,6 +10,11 @@ batches from the cursor the store holds; each batch is written to the store and 
 the live hub, which merges the nodes by time for the clients that follow. The server answers
 history from the store and hands over to the hub at the cut where history ends. Node state
 changes go to the clients in their streams.
+
+`relay.metrics` holds flowscope's own metrics of the relay, read when scraped: peers
+connected, flows received, the store writer's flows by outcome, flows lost at each stage
+(the store's queue and spool), store inserts that failed, and the spool's size;
+`flowscope relay` serves them on --metrics-address (localhost:9966).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Final
 
 import flowscope
 from flowscope.common.errors import StorageError
+from flowscope.common.metrics import Metrics, Samples
 from flowscope.proto.relay import relay_pb2
 from flowscope.proto.stream import stream_pb2
 from flowscope.relay.fanout import HubConfig, LiveHub
@@ -32,7 +38,8 @@ from flowscope.relay.follow import CONNECTED, FollowConfig, Follower, NodeState
 from flowscope.relay.peers import NotifyFollower, Peer, PeerSet
 from flowscope.relay.server import NodeInfo, RelayServer, ServerConfig
 from flowscope.relay.storage import FlowStore, StoreBackend
-from flowscope.relay.store import StoreConfig
+from flowscope.relay.store import Store, StoreConfig
+from flowscope.relay.store.writer import WriterCounters
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,11 @@ class Relay:
         self.unstored_flows = 0
         self._notify: NotifyFollower | None = None
         self._server: RelayServer | None = None
+        self.peer_tls = config.follow.tls
+        self.metrics = Metrics()
+        self.metrics.gauge("peers_connected").set_function(self._connected_peers)
+        self._store_counters: Store | None = None
+        self.metrics.read_at_scrape(self._store_samples)
 
     @property
     def port(self) -> int:
@@ -121,7 +133,12 @@ class Relay:
         """Opens the store, serves, and follows the peers; FlowscopeError if it cannot."""
         config = self.config
         self.started_ns = time.time_ns()
-        store = self._given_store or StoreBackend.open(config.store)
+        store = self._given_store
+        if store is None:
+            opened = Store(config.store)
+            opened.start()
+            store = StoreBackend(opened)
+            self._store_counters = opened
         self._store = store
         self._hub.start()
         self._server = RelayServer(config.server, self, store, self._hub, self._peers)
@@ -129,7 +146,7 @@ class Relay:
         for peer in config.peers:
             self._peers.add(peer)
         if config.peer_service:
-            self._notify = NotifyFollower(config.peer_service, self._peers)
+            self._notify = NotifyFollower(config.peer_service, self._peers, tls=config.follow.tls)
             self._notify.start()
 
     def stop(self) -> None:
@@ -169,6 +186,31 @@ class Relay:
             ),
             key=lambda node: (node.name, node.address),
         )
+
+    def _connected_peers(self) -> int:
+        with self._lock:
+            return sum(f.state == relay_pb2.NODE_CONNECTED for f in self._followers.values())
+
+    def _store_samples(self) -> Samples:
+        """The counters of the store the relay opened (zero while it is closed or given)."""
+        store = self._store_counters if self._store is not None else None
+        counters = store.counters() if store is not None else None
+        writer = counters.writer if counters is not None else WriterCounters()
+        return {
+            "flows_received_total": {(): self._seen.total},
+            "store_flows_total": {
+                ("stored",): writer.stored,
+                ("duplicate",): writer.duplicates,
+                ("spooled",): writer.spooled,
+                ("replayed",): writer.replayed,
+            },
+            "lost_events_total": {
+                ("store_queue",): writer.queue_overflow,
+                ("store_spool",): writer.spool_overflow,
+            },
+            "store_insert_errors_total": {("flows",): writer.insert_failures},
+            "spool_bytes": {(): counters.spool_bytes if counters is not None else 0},
+        }
 
     def live_clients(self) -> int:
         """Clients following the live stream now."""

@@ -4,7 +4,10 @@
     app = create_app("localhost:4245")     # the relay's gRPC address
     uvicorn.run(app, host="127.0.0.1", port=12000)
 
-The app talks to the relay over gRPC only. Errors reach the page as JSON
+The app talks to the relay over gRPC only (with TLS settings and its own
+credentials when given). With a TokenVerifier every request needs a token
+(ui/auth.py), 401 without one, and sees only its namespaces' flows: 403 for a
+query that selects none of them. Errors reach the page as JSON
 {"error": message} with 400 for a bad request (for a filter-box term also
 "term" and "offset", where it starts), and the relay's failures as 502 to 504.
 """
@@ -19,7 +22,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import flowscope
+from flowscope.common.auth import ClientAuth, ScopeError, TokenVerifier
 from flowscope.common.errors import FilterError, FlowscopeError
+from flowscope.common.tls import ClientTLS
+from flowscope.ui.auth import TokenAuthMiddleware
 from flowscope.ui.filterbox import FilterBoxError
 from flowscope.ui.lost import LostEventWatcher
 from flowscope.ui.relay_client import RelayClient, RelayError
@@ -37,18 +43,27 @@ def _error_body(error: FlowscopeError) -> dict[str, Any]:
 
 async def _flowscope_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, FlowscopeError)
-    status = error.http_status if isinstance(error, RelayError) else 400
+    if isinstance(error, RelayError):
+        status = error.http_status
+    else:
+        status = 403 if isinstance(error, ScopeError) else 400
     return JSONResponse(_error_body(error), status_code=status)
 
 
-def create_app(relay_address: str) -> FastAPI:
-    """The UI for the relay at relay_address; FlowscopeError when the page's
-    libraries are not installed."""
+def create_app(
+    relay_address: str,
+    *,
+    verifier: TokenVerifier | None = None,
+    relay_tls: ClientTLS | None = None,
+    relay_auth: ClientAuth | None = None,
+) -> FastAPI:
+    """The UI for the relay at relay_address, checking tokens with `verifier` (None:
+    open to all); FlowscopeError when the page's libraries are not installed."""
     page.check_libraries()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = RelayClient(relay_address)
+        client = RelayClient(relay_address, relay_tls, relay_auth)
         watcher = LostEventWatcher(client)
         app.state.relay = client
         app.state.lost_watcher = watcher
@@ -68,4 +83,6 @@ def create_app(relay_address: str) -> FastAPI:
     app.add_exception_handler(FlowscopeError, _flowscope_error)
     for module in (servicemap, flows, cluster, page):
         app.include_router(module.router)
+    if verifier is not None:
+        app.add_middleware(TokenAuthMiddleware, verifier=verifier)
     return app

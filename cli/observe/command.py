@@ -120,7 +120,7 @@ def _observer(args: argparse.Namespace, settings: config.Settings) -> Iterator[O
     if args.input_file is not None:
         observer = FileObserver.open(args.input_file, None if args.silent_errors else _warn)
     else:
-        observer = GrpcObserver(ServerOptions.from_settings(settings))
+        observer = GrpcObserver(ServerOptions.from_settings(settings, args))
     try:
         yield observer
     finally:

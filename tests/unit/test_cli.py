@@ -326,11 +326,12 @@ def test_bad_filters_stop_before_connecting(capsys: pytest.CaptureFixture[str]) 
     )
 
 
-def test_tls_is_not_supported_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "observe", "--server", "tls://relay:4245") == (
+def test_tls_flags_checked_before_connecting(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--server", "tls://127.0.0.1:1", "--tls-client-cert-file", "client.crt"]
+    assert run(capsys, "observe", *argv) == (
         1,
         "",
-        "cannot connect to tls://relay:4245: TLS connections are not supported yet\n",
+        "--tls-client-cert-file needs --tls-client-key-file\n",
     )
 
 

@@ -10,7 +10,8 @@ import pytest
 from flowscope.cli import collector_cmd
 from flowscope.cli import lab as lab_cli
 from flowscope.collector.loader import DatapathConfig
-from flowscope.common.errors import FlowscopeError
+from flowscope.common.auth import ClientAuth
+from flowscope.common.errors import FlowscopeError, InputError
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -43,6 +44,18 @@ def test_policy_flags(tmp_path: Path) -> None:
         "--control-socket", str(tmp_path / "c.sock")]))
     assert (config.policy_dir, config.policy.audit, config.control_socket) == (
         tmp_path, True, tmp_path / "c.sock")
+
+
+def test_relay_flag_makes_the_relay_allocate_identities() -> None:
+    assert collector_cmd.command_config(parse(["collector"])).relay == ""
+    config = collector_cmd.command_config(parse(["collector", "--relay", "relay.lab:4245"]))
+    assert (config.relay, config.relay_tls, config.relay_auth) == ("relay.lab:4245", None, None)
+    config = collector_cmd.command_config(
+        parse(["collector", "--relay", "localhost:4245", "--relay-token", "t0k"]))
+    assert config.relay_auth == ClientAuth.bearer("t0k")
+    refused = r"invalid --relay address 'relay\.lab': expected HOST:PORT"
+    with pytest.raises(InputError, match=refused):
+        collector_cmd.command_config(parse(["collector", "--relay", "relay.lab"]))
 
 
 @pytest.mark.parametrize("argv", [

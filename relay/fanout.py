@@ -44,6 +44,16 @@ def _time_ns(response: Response) -> int:
     return response.time.seconds * 1_000_000_000 + response.time.nanos
 
 
+def is_overflow(response: Response) -> bool:
+    """Whether this is the LostEvent a subscription adds for what overflowed its queue (the
+    nodes' own lost events name their node)."""
+    return (
+        response.HasField("lost_events")
+        and response.lost_events.source == flow_pb2.OBSERVER_EVENTS_QUEUE
+        and not response.node_name
+    )
+
+
 class Subscription:
     """One live client's bounded queue of responses."""
 

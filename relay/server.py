@@ -4,7 +4,10 @@ One port (default localhost:4245) serves
 
 * GetFlows: history from the store (number, first, since, until, filters compiled to
   SQL), then, with `follow`, the live stream from the cut where history ended, so a
-  client sees each flow once; field masks are applied to both. Node status events
+  client sees each flow once; field masks are applied to both. With resume cursors (the
+  flowscope extension `resume_after`) a client continues after the last flow it got from
+  each node, and a follow stream with cursors or `since` that reads too slowly continues
+  from the store rather than losing flows. Node status events
   come in the stream: NODE_CONNECTED and NODE_UNAVAILABLE for the nodes at the start,
   then every change. A query reaching before what the store holds gets a notice
   (a node status event from the relay) naming the range the store covers;
@@ -15,19 +18,26 @@ One port (default localhost:4245) serves
   Hubble relay;
 * flowscope.aggregate.Aggregates (service-map edges, top talkers, verdicts by policy)
   from the store's rollups (aggregate_server.py);
+* flowscope.identity.Identities: cluster-wide identities for the collectors'
+  label sets, kept in the store (identities.py);
 * `grpc.health.v1.Health` with service "hubble.server.Observer";
 * the collectors' announcements (peers.py).
 
-Every call gets the `hubble-relay-version` header.
+Every call gets the `hubble-relay-version` header. With `ServerConfig.tls` the port serves
+TLS (mutual TLS with client CAs); without, it listens on the loopback interface only. With
+`ServerConfig.token_file` every call but the health checks needs a bearer token, and a token
+scoped to namespaces sees only their flows: GetFlows and the aggregates narrow the request's
+whitelist with scope_whitelist, GetNamespaces lists only those namespaces.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import grpc
@@ -35,13 +45,25 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.protobuf.wrappers_pb2 import UInt32Value
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from flowscope.common.auth import (
+    HEALTH_METHODS,
+    ScopeError,
+    TokenAuthInterceptor,
+    TokenFile,
+    TokenVerifier,
+    current_principal,
+    scope_whitelist,
+)
 from flowscope.common.errors import FilterError, FlowscopeError, InputError, StorageError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
+from flowscope.common.tls import ClientTLS, ServerTLS, check_listen_address, dial
+from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
 from flowscope.proto.relay import relay_pb2
 from flowscope.relay.aggregate_server import add_aggregates_service
-from flowscope.relay.fanout import LiveHub
+from flowscope.relay.fanout import LiveHub, Subscription, is_overflow
+from flowscope.relay.identities import ClusterIdentities, add_identities_service
 from flowscope.relay.peers import PeerSet, add_announce_service
 from flowscope.relay.storage import FlowStore
 from flowscope.relay.store import HistoryRequest, TimeRange
@@ -75,6 +97,8 @@ class RelayView(Protocol):
     name: str
     version: str
     started_ns: int
+    # How the relay dials its nodes (None: plain text).
+    peer_tls: ClientTLS | None
 
     def nodes(self) -> list[NodeInfo]: ...
     def seen_flows(self) -> int: ...
@@ -121,7 +145,11 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
         if request.first and request.follow:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "first cannot be specified with follow")
         try:
-            keep = compile_predicate(request.whitelist, request.blacklist)
+            whitelist = scope_whitelist(request.whitelist, current_principal())
+        except ScopeError as err:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(err))
+        try:
+            keep = compile_predicate(whitelist, request.blacklist)
             mask = FlowMask.compile(request.field_mask)
         except (FilterError, InputError) as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
@@ -136,34 +164,75 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
                 flow=mask.apply(response.flow), node_name=response.node_name, time=response.time
             )
 
-        subscription, cut = self._hub.subscribe() if request.follow else (None, {})
-        try:
-            if request.first or request.number or since is not None:
-                history = HistoryRequest(
-                    number=request.number,
-                    first=request.first,
-                    since=since,
-                    until=until,
-                    whitelist=request.whitelist,
-                    blacklist=request.blacklist,
+        # Per node, the highest sequence this stream has passed (the client's resume cursors
+        # at first): nothing at or below it is sent again.
+        after = {cursor.node_name: cursor.sequence for cursor in request.resume_after}
+        # A follow stream with cursors or a start time loses nothing to a slow read: when its
+        # live queue overflows, it continues from the store after what it passed.
+        recoverable = request.follow and (bool(after) or since is not None)
+        history: HistoryRequest | None = None
+        if request.first or request.number or since is not None or after:
+            history = HistoryRequest(
+                number=request.number,
+                first=request.first,
+                since=since,
+                until=until,
+                whitelist=whitelist,
+                blacklist=request.blacklist,
+            )
+        complete = bool(after)
+        while True:
+            subscription, cut = self._hub.subscribe() if request.follow else (None, {})
+            try:
+                if history is not None:
+                    yield from self._history(history, cut, after, complete, context, respond)
+                if subscription is None:
+                    return
+                overflowed = yield from self._live(
+                    subscription, keep, since, until, after, recoverable, context, respond
                 )
-                yield from self._history(history, cut, context, respond)
-            if subscription is None:
-                return
-            while context.is_active() and not self._stopping.is_set():
-                for response in subscription.take(LIVE_POLL):
-                    if response.HasField("flow"):
-                        when = _time_ns(response.time)
-                        if until is not None and when > until:
-                            return
-                        if (since is not None and when < since) or not keep(response.flow):
-                            continue
-                    yield respond(response)
-            if self._stopping.is_set():
-                context.abort(grpc.StatusCode.UNAVAILABLE, "the relay is shutting down")
-        finally:
-            if subscription is not None:
-                self._hub.unsubscribe(subscription)
+            finally:
+                if subscription is not None:
+                    self._hub.unsubscribe(subscription)
+            if not overflowed:
+                break
+            history = HistoryRequest(
+                since=since, until=until, whitelist=whitelist, blacklist=request.blacklist
+            )
+            complete = True
+        if self._stopping.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the relay is shutting down")
+
+    def _live(
+        self,
+        subscription: Subscription,
+        keep: Callable[[flow_pb2.Flow], bool],
+        since: int | None,
+        until: int | None,
+        after: dict[str, int],
+        recoverable: bool,
+        context: grpc.ServicerContext,
+        respond: Callable[[Response], Response],
+    ) -> Generator[Response, None, bool]:
+        """The live stream until the client leaves or `until` passes; True when a recoverable
+        stream's queue overflowed (it then continues from the store)."""
+        while context.is_active() and not self._stopping.is_set():
+            for response in subscription.take(LIVE_POLL):
+                if recoverable and is_overflow(response):
+                    return True
+                if response.HasField("flow"):
+                    flow = response.flow
+                    when = _time_ns(response.time)
+                    if until is not None and when > until:
+                        return False
+                    if flow.node_sequence <= after.get(flow.node_name, -1):
+                        continue
+                    if flow.node_sequence:
+                        after[flow.node_name] = flow.node_sequence
+                    if (since is not None and when < since) or not keep(flow):
+                        continue
+                yield respond(response)
+        return False
 
     def _node_states(self) -> Iterator[Response]:
         nodes = self._relay.nodes()
@@ -180,12 +249,22 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
         self,
         request: HistoryRequest,
         cut: dict[str, int],
+        after: dict[str, int],
+        complete: bool,
         context: grpc.ServicerContext,
         respond: Callable[[Response], Response],
     ) -> Iterator[Response]:
-        """The stored flows the request selects, below each node's cut (where live takes over)."""
+        """The stored flows the request selects, above each node's cursor in `after` (which
+        advances with them) and below its cut (where live takes over). `complete`: refuse
+        while the store holds flows that queries cannot see yet (spooled), which a resumed
+        stream would otherwise skip for good."""
         try:
             self._store.flush()
+            if complete and (unwritten := self._store.unwritten()):
+                raise StorageError(
+                    f"the store is catching up ({unwritten} batches spooled); resume later"
+                )
+            # The store's history has no per-node lower bound: the cursors are applied here.
             history = self._store.history(request)
         except (FilterError, InputError) as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
@@ -194,8 +273,11 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
         if history.reaches_before:
             yield self._coverage_notice(request, history.covered)
         for flow in history.flows:
-            if flow.node_sequence < cut.get(flow.node_name, NO_CUT):
-                yield respond(Response(flow=flow, node_name=flow.node_name, time=flow.time))
+            node, sequence = flow.node_name, flow.node_sequence
+            if after.get(node, -1) < sequence < cut.get(node, NO_CUT):
+                if sequence:
+                    after[node] = sequence
+                yield respond(Response(flow=flow, node_name=node, time=flow.time))
 
     def _coverage_notice(self, request: HistoryRequest, covered: TimeRange | None) -> Response:
         asked = (
@@ -254,7 +336,8 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
         self, request: observer_pb2.GetNodesRequest, context: grpc.ServicerContext
     ) -> observer_pb2.GetNodesResponse:
         nodes = self._relay.nodes()
-        channels = {node.address: grpc.insecure_channel(node.address) for node in nodes}
+        tls = self._relay.peer_tls
+        channels = {node.address: dial(node.address, tls) for node in nodes}
         try:
             calls = {
                 node.address: observer_pb2_grpc.ObserverStub(
@@ -266,19 +349,26 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
                 if node.state == relay_pb2.NODE_CONNECTED
             }
             return observer_pb2.GetNodesResponse(
-                nodes=[self._node(node, calls.get(node.address)) for node in nodes]
+                nodes=[self._node(node, calls.get(node.address), tls) for node in nodes]
             )
         finally:
             for channel in channels.values():
                 channel.close()
 
     @staticmethod
-    def _node(node: NodeInfo, call: grpc.Future | None) -> observer_pb2.Node:  # type: ignore[type-arg]
+    def _node(
+        node: NodeInfo,
+        call: grpc.Future | None,  # type: ignore[type-arg]
+        tls: ClientTLS | None,
+    ) -> observer_pb2.Node:
         answer = observer_pb2.Node(
             name=node.name,
             address=node.address,
             state=node.state,
-            tls=observer_pb2.TLS(enabled=False),
+            tls=observer_pb2.TLS(
+                enabled=tls is not None,
+                server_name=(tls.server_name or "") if tls is not None else "",
+            ),
         )
         if call is None:
             return answer
@@ -301,8 +391,13 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
             pairs = self._store.namespaces(time.time_ns() - NAMESPACE_WINDOW_NS)
         except StorageError as err:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        principal = current_principal()
         return observer_pb2.GetNamespacesResponse(
-            namespaces=[observer_pb2.Namespace(cluster=c, namespace=n) for c, n in pairs]
+            namespaces=[
+                observer_pb2.Namespace(cluster=c, namespace=n)
+                for c, n in pairs
+                if principal is None or principal.sees_namespace(n)
+            ]
         )
 
 
@@ -347,6 +442,10 @@ class _VersionHeader(grpc.ServerInterceptor):  # type: ignore[type-arg]
 @dataclass(frozen=True)
 class ServerConfig:
     listen_address: str = "localhost:4245"
+    # None serves plain text, on the loopback interface only.
+    tls: ServerTLS | None = None
+    # None serves without authentication.
+    token_file: Path | None = None
     # Calls served at once (each stream holds a thread); more are RESOURCE_EXHAUSTED.
     max_calls: int = 64
     grace: float = 2.0
@@ -367,6 +466,7 @@ class RelayServer:
         self._stopping = threading.Event()
         self._servicer = ObserverServicer(relay, store, hub, self._stopping)
         self._aggregates = store.aggregates()
+        self._identities = ClusterIdentities(store.identities())
         self._version = relay.version
         self._peers = peers
         self._health = health.HealthServicer()
@@ -374,19 +474,32 @@ class RelayServer:
         self.port = 0
 
     def start(self) -> None:
-        """Binds the listen address and serves; FlowscopeError naming an address it cannot bind."""
+        """Binds the listen address and serves; FlowscopeError naming an address it cannot bind,
+        StorageError when the store's identities cannot be read."""
         config = self.config
+        check_listen_address(config.listen_address, tls=config.tls is not None)
+        credentials = None if config.tls is None else config.tls.credentials()
+        interceptors: list[grpc.ServerInterceptor] = []  # type: ignore[type-arg]
+        if config.token_file is not None:
+            verifier = TokenVerifier(TokenFile(config.token_file))
+            interceptors.append(TokenAuthInterceptor(verifier, open_methods=HEALTH_METHODS))
+        interceptors.append(_VersionHeader(self._version))
+        self._identities.load()
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_calls, thread_name_prefix="relay"),
-            interceptors=[_VersionHeader(self._version)],
+            interceptors=interceptors,
             maximum_concurrent_rpcs=config.max_calls,
         )
         observer_pb2_grpc.add_ObserverServicer_to_server(self._servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         add_announce_service(server, self._peers)
         add_aggregates_service(server, self._aggregates)
+        add_identities_service(server, self._identities)
         try:
-            self.port = server.add_insecure_port(config.listen_address)
+            if credentials is None:
+                self.port = server.add_insecure_port(config.listen_address)
+            else:
+                self.port = server.add_secure_port(config.listen_address, credentials)
         except RuntimeError as err:
             raise FlowscopeError(f"cannot listen on {config.listen_address}: {err}") from None
         server.start()

@@ -5,10 +5,12 @@ holds, and answers history from it:
 
     store.cursors()          {node: next sequence to ask for}, after what the store took
     store.write(flows)       hand flows over; queries see them after flush()
+    store.unwritten()        batches taken but not visible yet (spooled while the store fails)
     store.history(request)   the flows a GetFlows request selects, oldest first
     store.covered()          the time range and count of the stored flows
     store.namespaces(since)  (cluster, namespace) pairs of the flows since then
     store.aggregates()       the queries behind the Aggregates service (aggregate_server.py)
+    store.identities()       the table of cluster-wide identities (identities.py)
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Final, Protocol
 from flowscope.common.errors import StorageError
 from flowscope.proto.flow import flow_pb2
 from flowscope.relay.aggregate_server import AggregateQueries
+from flowscope.relay.identities import IdentityTable
 from flowscope.relay.store import History, HistoryRequest, Store, StoreConfig, TimeRange, ddl
+from flowscope.relay.store.identities import IdentityRows
 
 DRAIN_TIMEOUT: Final = 10.0
 
@@ -35,6 +39,9 @@ class FlowStore(Protocol):
     def flush(self) -> None:
         """Returns once everything written before is visible to queries."""
 
+    def unwritten(self) -> int:
+        """Batches taken but not queryable after flush(): spooled while the store fails."""
+
     def history(self, request: HistoryRequest) -> History:
         """The selected flows in time order, and what the store covers."""
 
@@ -45,6 +52,8 @@ class FlowStore(Protocol):
         """The (cluster, namespace) pairs of flow endpoints since then, sorted."""
 
     def aggregates(self) -> AggregateQueries: ...
+
+    def identities(self) -> IdentityTable: ...
 
     def close(self) -> None: ...
 
@@ -73,6 +82,9 @@ class StoreBackend:
         if not self._store.drain(DRAIN_TIMEOUT):
             raise StorageError(f"the store did not write its pending flows in {DRAIN_TIMEOUT:g}s")
 
+    def unwritten(self) -> int:
+        return self._store.counters().spool_files
+
     def history(self, request: HistoryRequest) -> History:
         return self._store.queries.history(request)
 
@@ -96,6 +108,9 @@ class StoreBackend:
 
     def aggregates(self) -> AggregateQueries:
         return self._store.queries
+
+    def identities(self) -> IdentityRows:
+        return IdentityRows(self._store.select, self._store.layout)
 
     def close(self) -> None:
         self._store.stop()

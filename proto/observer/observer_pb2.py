@@ -31,7 +31,7 @@ from flowscope.proto.relay import relay_pb2 as flowscope_dot_proto_dot_relay_dot
 
 from flowscope.proto.flow.flow_pb2 import *
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'flowscope/proto/observer/observer.proto\x12\x08observer\x1a\x19google/protobuf/any.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1f\x66lowscope/proto/flow/flow.proto\x1a!flowscope/proto/relay/relay.proto\"\x15\n\x13ServerStatusRequest\"\x9b\x02\n\x14ServerStatusResponse\x12\x11\n\tnum_flows\x18\x01 \x01(\x04\x12\x11\n\tmax_flows\x18\x02 \x01(\x04\x12\x12\n\nseen_flows\x18\x03 \x01(\x04\x12\x11\n\tuptime_ns\x18\x04 \x01(\x04\x12\x39\n\x13num_connected_nodes\x18\x05 \x01(\x0b\x32\x1c.google.protobuf.UInt32Value\x12;\n\x15num_unavailable_nodes\x18\x06 \x01(\x0b\x32\x1c.google.protobuf.UInt32Value\x12\x19\n\x11unavailable_nodes\x18\x07 \x03(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x12\n\nflows_rate\x18\t \x01(\x01\"\x97\x03\n\x0fGetFlowsRequest\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\r\n\x05\x66irst\x18\t \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\x12#\n\tblacklist\x18\x05 \x03(\x0b\x32\x10.flow.FlowFilter\x12#\n\twhitelist\x18\x06 \x03(\x0b\x32\x10.flow.FlowFilter\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nfield_mask\x18\n \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12=\n\x0c\x65xperimental\x18\xe7\x07 \x01(\x0b\x32&.observer.GetFlowsRequest.Experimental\x12*\n\nextensions\x18\xf0\x93\t \x01(\x0b\x32\x14.google.protobuf.Any\x1a\x14\n\x0c\x45xperimentalJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03\"\xd6\x01\n\x10GetFlowsResponse\x12\x1a\n\x04\x66low\x18\x01 \x01(\x0b\x32\n.flow.FlowH\x00\x12-\n\x0bnode_status\x18\x02 \x01(\x0b\x32\x16.relay.NodeStatusEventH\x00\x12&\n\x0blost_events\x18\x03 \x01(\x0b\x32\x0f.flow.LostEventH\x00\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0eresponse_types\"\x9c\x01\n\x15GetAgentEventsRequest\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\r\n\x05\x66irst\x18\t \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x16GetAgentEventsResponse\x12%\n\x0b\x61gent_event\x18\x01 \x01(\x0b\x32\x10.flow.AgentEvent\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x01\n\x15GetDebugEventsRequest\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\r\n\x05\x66irst\x18\t \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x16GetDebugEventsResponse\x12%\n\x0b\x64\x65\x62ug_event\x18\x01 \x01(\x0b\x32\x10.flow.DebugEvent\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x11\n\x0fGetNodesRequest\"1\n\x10GetNodesResponse\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.observer.Node\"\xc0\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x1f\n\x05state\x18\x04 \x01(\x0e\x32\x10.relay.NodeState\x12\x1a\n\x03tls\x18\x05 \x01(\x0b\x32\r.observer.TLS\x12\x11\n\tuptime_ns\x18\x06 \x01(\x04\x12\x11\n\tnum_flows\x18\x07 \x01(\x04\x12\x11\n\tmax_flows\x18\x08 \x01(\x04\x12\x12\n\nseen_flows\x18\t \x01(\x04\"+\n\x03TLS\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x13\n\x0bserver_name\x18\x02 \x01(\t\"\x16\n\x14GetNamespacesRequest\"@\n\x15GetNamespacesResponse\x12\'\n\nnamespaces\x18\x01 \x03(\x0b\x32\x13.observer.Namespace\"/\n\tNamespace\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\"\xa3\x02\n\x0b\x45xportEvent\x12\x1a\n\x04\x66low\x18\x01 \x01(\x0b\x32\n.flow.FlowH\x00\x12-\n\x0bnode_status\x18\x02 \x01(\x0b\x32\x16.relay.NodeStatusEventH\x00\x12&\n\x0blost_events\x18\x03 \x01(\x0b\x32\x0f.flow.LostEventH\x00\x12\'\n\x0b\x61gent_event\x18\x04 \x01(\x0b\x32\x10.flow.AgentEventH\x00\x12\'\n\x0b\x64\x65\x62ug_event\x18\x05 \x01(\x0b\x32\x10.flow.DebugEventH\x00\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0eresponse_types2\xed\x03\n\x08Observer\x12\x45\n\x08GetFlows\x12\x19.observer.GetFlowsRequest\x1a\x1a.observer.GetFlowsResponse\"\x00\x30\x01\x12W\n\x0eGetAgentEvents\x12\x1f.observer.GetAgentEventsRequest\x1a .observer.GetAgentEventsResponse\"\x00\x30\x01\x12W\n\x0eGetDebugEvents\x12\x1f.observer.GetDebugEventsRequest\x1a .observer.GetDebugEventsResponse\"\x00\x30\x01\x12\x43\n\x08GetNodes\x12\x19.observer.GetNodesRequest\x1a\x1a.observer.GetNodesResponse\"\x00\x12R\n\rGetNamespaces\x12\x1e.observer.GetNamespacesRequest\x1a\x1f.observer.GetNamespacesResponse\"\x00\x12O\n\x0cServerStatus\x12\x1d.observer.ServerStatusRequest\x1a\x1e.observer.ServerStatusResponse\"\x00P\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'flowscope/proto/observer/observer.proto\x12\x08observer\x1a\x19google/protobuf/any.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a\x1f\x66lowscope/proto/flow/flow.proto\x1a!flowscope/proto/relay/relay.proto\"\x15\n\x13ServerStatusRequest\"\x9b\x02\n\x14ServerStatusResponse\x12\x11\n\tnum_flows\x18\x01 \x01(\x04\x12\x11\n\tmax_flows\x18\x02 \x01(\x04\x12\x12\n\nseen_flows\x18\x03 \x01(\x04\x12\x11\n\tuptime_ns\x18\x04 \x01(\x04\x12\x39\n\x13num_connected_nodes\x18\x05 \x01(\x0b\x32\x1c.google.protobuf.UInt32Value\x12;\n\x15num_unavailable_nodes\x18\x06 \x01(\x0b\x32\x1c.google.protobuf.UInt32Value\x12\x19\n\x11unavailable_nodes\x18\x07 \x03(\t\x12\x0f\n\x07version\x18\x08 \x01(\t\x12\x12\n\nflows_rate\x18\t \x01(\x01\"\xc5\x03\n\x0fGetFlowsRequest\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\r\n\x05\x66irst\x18\t \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\x12#\n\tblacklist\x18\x05 \x03(\x0b\x32\x10.flow.FlowFilter\x12#\n\twhitelist\x18\x06 \x03(\x0b\x32\x10.flow.FlowFilter\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nfield_mask\x18\n \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12=\n\x0c\x65xperimental\x18\xe7\x07 \x01(\x0b\x32&.observer.GetFlowsRequest.Experimental\x12*\n\nextensions\x18\xf0\x93\t \x01(\x0b\x32\x14.google.protobuf.Any\x12,\n\x0cresume_after\x18\xb0\xea\x01 \x03(\x0b\x32\x14.observer.NodeCursor\x1a\x14\n\x0c\x45xperimentalJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03\"1\n\nNodeCursor\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\xd6\x01\n\x10GetFlowsResponse\x12\x1a\n\x04\x66low\x18\x01 \x01(\x0b\x32\n.flow.FlowH\x00\x12-\n\x0bnode_status\x18\x02 \x01(\x0b\x32\x16.relay.NodeStatusEventH\x00\x12&\n\x0blost_events\x18\x03 \x01(\x0b\x32\x0f.flow.LostEventH\x00\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0eresponse_types\"\x9c\x01\n\x15GetAgentEventsRequest\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\r\n\x05\x66irst\x18\t \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x16GetAgentEventsResponse\x12%\n\x0b\x61gent_event\x18\x01 \x01(\x0b\x32\x10.flow.AgentEvent\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x01\n\x15GetDebugEventsRequest\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\r\n\x05\x66irst\x18\t \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x16GetDebugEventsResponse\x12%\n\x0b\x64\x65\x62ug_event\x18\x01 \x01(\x0b\x32\x10.flow.DebugEvent\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x11\n\x0fGetNodesRequest\"1\n\x10GetNodesResponse\x12\x1d\n\x05nodes\x18\x01 \x03(\x0b\x32\x0e.observer.Node\"\xc0\x01\n\x04Node\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x1f\n\x05state\x18\x04 \x01(\x0e\x32\x10.relay.NodeState\x12\x1a\n\x03tls\x18\x05 \x01(\x0b\x32\r.observer.TLS\x12\x11\n\tuptime_ns\x18\x06 \x01(\x04\x12\x11\n\tnum_flows\x18\x07 \x01(\x04\x12\x11\n\tmax_flows\x18\x08 \x01(\x04\x12\x12\n\nseen_flows\x18\t \x01(\x04\"+\n\x03TLS\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x13\n\x0bserver_name\x18\x02 \x01(\t\"\x16\n\x14GetNamespacesRequest\"@\n\x15GetNamespacesResponse\x12\'\n\nnamespaces\x18\x01 \x03(\x0b\x32\x13.observer.Namespace\"/\n\tNamespace\x12\x0f\n\x07\x63luster\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\"\xa3\x02\n\x0b\x45xportEvent\x12\x1a\n\x04\x66low\x18\x01 \x01(\x0b\x32\n.flow.FlowH\x00\x12-\n\x0bnode_status\x18\x02 \x01(\x0b\x32\x16.relay.NodeStatusEventH\x00\x12&\n\x0blost_events\x18\x03 \x01(\x0b\x32\x0f.flow.LostEventH\x00\x12\'\n\x0b\x61gent_event\x18\x04 \x01(\x0b\x32\x10.flow.AgentEventH\x00\x12\'\n\x0b\x64\x65\x62ug_event\x18\x05 \x01(\x0b\x32\x10.flow.DebugEventH\x00\x12\x12\n\tnode_name\x18\xe8\x07 \x01(\t\x12)\n\x04time\x18\xe9\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x10\n\x0eresponse_types2\xed\x03\n\x08Observer\x12\x45\n\x08GetFlows\x12\x19.observer.GetFlowsRequest\x1a\x1a.observer.GetFlowsResponse\"\x00\x30\x01\x12W\n\x0eGetAgentEvents\x12\x1f.observer.GetAgentEventsRequest\x1a .observer.GetAgentEventsResponse\"\x00\x30\x01\x12W\n\x0eGetDebugEvents\x12\x1f.observer.GetDebugEventsRequest\x1a .observer.GetDebugEventsResponse\"\x00\x30\x01\x12\x43\n\x08GetNodes\x12\x19.observer.GetNodesRequest\x1a\x1a.observer.GetNodesResponse\"\x00\x12R\n\rGetNamespaces\x12\x1e.observer.GetNamespacesRequest\x1a\x1f.observer.GetNamespacesResponse\"\x00\x12O\n\x0cServerStatus\x12\x1d.observer.ServerStatusRequest\x1a\x1e.observer.ServerStatusResponse\"\x00P\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,35 +43,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVERSTATUSRESPONSE']._serialized_start=271
   _globals['_SERVERSTATUSRESPONSE']._serialized_end=554
   _globals['_GETFLOWSREQUEST']._serialized_start=557
-  _globals['_GETFLOWSREQUEST']._serialized_end=964
-  _globals['_GETFLOWSREQUEST_EXPERIMENTAL']._serialized_start=938
-  _globals['_GETFLOWSREQUEST_EXPERIMENTAL']._serialized_end=958
-  _globals['_GETFLOWSRESPONSE']._serialized_start=967
-  _globals['_GETFLOWSRESPONSE']._serialized_end=1181
-  _globals['_GETAGENTEVENTSREQUEST']._serialized_start=1184
-  _globals['_GETAGENTEVENTSREQUEST']._serialized_end=1340
-  _globals['_GETAGENTEVENTSRESPONSE']._serialized_start=1342
-  _globals['_GETAGENTEVENTSRESPONSE']._serialized_end=1468
-  _globals['_GETDEBUGEVENTSREQUEST']._serialized_start=1471
-  _globals['_GETDEBUGEVENTSREQUEST']._serialized_end=1627
-  _globals['_GETDEBUGEVENTSRESPONSE']._serialized_start=1629
-  _globals['_GETDEBUGEVENTSRESPONSE']._serialized_end=1755
-  _globals['_GETNODESREQUEST']._serialized_start=1757
-  _globals['_GETNODESREQUEST']._serialized_end=1774
-  _globals['_GETNODESRESPONSE']._serialized_start=1776
-  _globals['_GETNODESRESPONSE']._serialized_end=1825
-  _globals['_NODE']._serialized_start=1828
-  _globals['_NODE']._serialized_end=2020
-  _globals['_TLS']._serialized_start=2022
-  _globals['_TLS']._serialized_end=2065
-  _globals['_GETNAMESPACESREQUEST']._serialized_start=2067
-  _globals['_GETNAMESPACESREQUEST']._serialized_end=2089
-  _globals['_GETNAMESPACESRESPONSE']._serialized_start=2091
-  _globals['_GETNAMESPACESRESPONSE']._serialized_end=2155
-  _globals['_NAMESPACE']._serialized_start=2157
-  _globals['_NAMESPACE']._serialized_end=2204
-  _globals['_EXPORTEVENT']._serialized_start=2207
-  _globals['_EXPORTEVENT']._serialized_end=2498
-  _globals['_OBSERVER']._serialized_start=2501
-  _globals['_OBSERVER']._serialized_end=2994
+  _globals['_GETFLOWSREQUEST']._serialized_end=1010
+  _globals['_GETFLOWSREQUEST_EXPERIMENTAL']._serialized_start=984
+  _globals['_GETFLOWSREQUEST_EXPERIMENTAL']._serialized_end=1004
+  _globals['_NODECURSOR']._serialized_start=1012
+  _globals['_NODECURSOR']._serialized_end=1061
+  _globals['_GETFLOWSRESPONSE']._serialized_start=1064
+  _globals['_GETFLOWSRESPONSE']._serialized_end=1278
+  _globals['_GETAGENTEVENTSREQUEST']._serialized_start=1281
+  _globals['_GETAGENTEVENTSREQUEST']._serialized_end=1437
+  _globals['_GETAGENTEVENTSRESPONSE']._serialized_start=1439
+  _globals['_GETAGENTEVENTSRESPONSE']._serialized_end=1565
+  _globals['_GETDEBUGEVENTSREQUEST']._serialized_start=1568
+  _globals['_GETDEBUGEVENTSREQUEST']._serialized_end=1724
+  _globals['_GETDEBUGEVENTSRESPONSE']._serialized_start=1726
+  _globals['_GETDEBUGEVENTSRESPONSE']._serialized_end=1852
+  _globals['_GETNODESREQUEST']._serialized_start=1854
+  _globals['_GETNODESREQUEST']._serialized_end=1871
+  _globals['_GETNODESRESPONSE']._serialized_start=1873
+  _globals['_GETNODESRESPONSE']._serialized_end=1922
+  _globals['_NODE']._serialized_start=1925
+  _globals['_NODE']._serialized_end=2117
+  _globals['_TLS']._serialized_start=2119
+  _globals['_TLS']._serialized_end=2162
+  _globals['_GETNAMESPACESREQUEST']._serialized_start=2164
+  _globals['_GETNAMESPACESREQUEST']._serialized_end=2186
+  _globals['_GETNAMESPACESRESPONSE']._serialized_start=2188
+  _globals['_GETNAMESPACESRESPONSE']._serialized_end=2252
+  _globals['_NAMESPACE']._serialized_start=2254
+  _globals['_NAMESPACE']._serialized_end=2301
+  _globals['_EXPORTEVENT']._serialized_start=2304
+  _globals['_EXPORTEVENT']._serialized_end=2595
+  _globals['_OBSERVER']._serialized_start=2598
+  _globals['_OBSERVER']._serialized_end=3091
 # @@protoc_insertion_point(module_scope)

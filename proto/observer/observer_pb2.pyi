@@ -408,6 +408,7 @@ class GetFlowsRequest(_message.Message):
     FIELD_MASK_FIELD_NUMBER: _builtins.int
     EXPERIMENTAL_FIELD_NUMBER: _builtins.int
     EXTENSIONS_FIELD_NUMBER: _builtins.int
+    RESUME_AFTER_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     """The last `number` flows, or the first ones with `first`."""
     first: _builtins.bool
@@ -435,6 +436,16 @@ class GetFlowsRequest(_message.Message):
     def experimental(self) -> Global___GetFlowsRequest.Experimental: ...
     @_builtins.property
     def extensions(self) -> _any_pb2.Any: ...
+    @_builtins.property
+    def resume_after(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeCursor]:
+        """--- flowscope extensions ---
+        Resume cursors: per node, only flows with a node_sequence above the
+        cursor's (the last one the client received), first from the store, then
+        live, with nothing missed or repeated in between. Nodes without a cursor
+        are bounded by since alone. A client such as `flowscope export` resumes
+        here after a disconnect or a restart.
+        """
+
     def __init__(
         self,
         *,
@@ -448,14 +459,39 @@ class GetFlowsRequest(_message.Message):
         field_mask: _field_mask_pb2.FieldMask | None = ...,
         experimental: Global___GetFlowsRequest.Experimental | None = ...,
         extensions: _any_pb2.Any | None = ...,
+        resume_after: _abc.Iterable[Global___NodeCursor] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["experimental", b"experimental", "extensions", b"extensions", "field_mask", b"field_mask", "since", b"since", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blacklist", b"blacklist", "experimental", b"experimental", "extensions", b"extensions", "field_mask", b"field_mask", "first", b"first", "follow", b"follow", "number", b"number", "since", b"since", "until", b"until", "whitelist", b"whitelist"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blacklist", b"blacklist", "experimental", b"experimental", "extensions", b"extensions", "field_mask", b"field_mask", "first", b"first", "follow", b"follow", "number", b"number", "resume_after", b"resume_after", "since", b"since", "until", b"until", "whitelist", b"whitelist"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetFlowsRequest: _TypeAlias = GetFlowsRequest  # noqa: Y015
+
+@_typing.final
+class NodeCursor(_message.Message):
+    """flowscope extension: the last flow a client received from one node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    node_name: _builtins.str
+    sequence: _builtins.int
+    def __init__(
+        self,
+        *,
+        node_name: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_name", b"node_name", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeCursor: _TypeAlias = NodeCursor  # noqa: Y015
 
 @_typing.final
 class GetFlowsResponse(_message.Message):

@@ -213,6 +213,7 @@ EXTENSIONS: dict[Descriptor, dict[str, int]] = {
         "kernel_drop_reason": 30003,
     },
     flow_pb2.Endpoint.DESCRIPTOR: {"process": 30000},
+    observer_pb2.GetFlowsRequest.DESCRIPTOR: {"resume_after": 30000},
 }
 
 

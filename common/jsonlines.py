@@ -12,20 +12,27 @@ per flow: it decodes with orjson and hands the message constructors plain
 keyword arguments, converted by a table compiled once per message type from
 the descriptors (times, 64-bit integers, wrappers and bytes need converting;
 strings, booleans, enum names and most numbers pass through as they are).
+
+The writer does not go through json_format.MessageToDict either (about
+75 µs per flow): a writer compiled once per message type walks the set
+fields (ListFields) into a dict that orjson encodes. It yields the JSON of
+MessageToDict(preserving_proto_field_name=True) with its key order; Any,
+FieldMask and the other rare well-known types still go through json_format.
 """
 
 from __future__ import annotations
 
 import base64
 import calendar
-import json
+import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.internal import type_checkers
 from google.protobuf.message import Message
 
 from flowscope.common.errors import InputError
@@ -41,12 +48,19 @@ Response = (
 
 def to_dict(message: Message) -> dict[str, object]:
     """The message as Hubble's JSON object (proto field names)."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    descriptor = cast(Descriptor, message.DESCRIPTOR)
+    writer = _generic_json if _is_well_known(descriptor) else _object_writer(descriptor)
+    return cast(dict[str, object], writer(message))
 
 
 def dumps(message: Message) -> str:
-    """One JSON line (without the newline), compact as Hubble writes it."""
-    return json.dumps(to_dict(message), separators=(",", ":"), ensure_ascii=False)
+    """One JSON line (without the newline), compact as Hubble writes it.
+
+    Non-ASCII stays as it is and only the C0 controls are escaped, as
+    json.dumps(ensure_ascii=False) does; the json printer escapes DEL and
+    the C1 controls itself.
+    """
+    return orjson.dumps(to_dict(message)).decode()
 
 
 # --- reading ---------------------------------------------------------------
@@ -308,3 +322,150 @@ def parse_line(line: bytes | str) -> Response:
         return response
     except (ValueError, TypeError, AttributeError, json_format.ParseError) as err:
         raise InputError(f"not a flow record: {err}") from None
+
+
+# --- writing ---------------------------------------------------------------
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+_FIRST_SECOND = -62_135_596_800  # 0001-01-01T00:00:00Z, protojson's range
+_LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z
+_EPOCH = datetime(1970, 1, 1)
+
+_last_written_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def format_timestamp(timestamp: Any) -> str:
+    """A Timestamp as protojson's RFC 3339 text: UTC, 0, 3, 6 or 9 digits of fraction.
+
+    Out-of-range values go to the Timestamp's own ToJsonString, which raises
+    ValueError naming the problem. Consecutive flows mostly share their
+    second, so its date and time text is remembered for the next call.
+    """
+    global _last_written_second
+    seconds: int = timestamp.seconds
+    nanos: int = timestamp.nanos
+    if not (_FIRST_SECOND <= seconds <= _LAST_SECOND and 0 <= nanos < 1_000_000_000):
+        text: str = timestamp.ToJsonString()
+        return text
+    if _last_written_second[0] == seconds:
+        head = _last_written_second[1]
+    else:
+        head = (_EPOCH + timedelta(seconds=seconds)).isoformat()
+        _last_written_second = (seconds, head)
+    if nanos == 0:
+        return head + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{head}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1_000 == 0:
+        return f"{head}.{nanos // 1_000:06d}Z"
+    return f"{head}.{nanos:09d}Z"
+
+
+def _generic_json(message: Any) -> Any:
+    """Well-known types other than times and wrappers (Any, FieldMask): rare."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _double_json(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _float_json(value: float) -> float | str:
+    """A 32-bit float as its shortest decimal form, as json_format writes it."""
+    if math.isfinite(value):
+        return type_checkers.ToShortestFloat(value)
+    return _double_json(value)
+
+
+def _bytes_json(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _map_key_json(key: object) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _enum_json(field: FieldDescriptor) -> Converter:
+    """Enum numbers to names; numbers without a name stay numbers."""
+    enum = cast(EnumDescriptor, field.enum_type)
+    names = {value.number: value.name for value in enum.values}
+    return lambda number: names.get(number, number)
+
+
+def _value_writer(field: FieldDescriptor) -> Converter | None:
+    """How one value of the field becomes its JSON value; None: as it is."""
+    sub = _sub_message(field)
+    if sub is not None:
+        if sub.full_name == _TIMESTAMP:
+            return format_timestamp
+        if sub.full_name in _WRAPPERS:
+            inner = _value_writer(sub.fields_by_name["value"])
+            if inner is None:
+                return lambda wrapper: wrapper.value
+            return lambda wrapper: inner(wrapper.value)
+        if _is_well_known(sub):
+            return _generic_json
+        return _object_writer(sub)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return _enum_json(field)
+    if field.type in _INT64_TYPES:
+        return str
+    if field.type == FieldDescriptor.TYPE_DOUBLE:
+        return _double_json
+    if field.type == FieldDescriptor.TYPE_FLOAT:
+        return _float_json
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return _bytes_json
+    return None
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    sub = _sub_message(field)
+    return sub is not None and sub.GetOptions().map_entry
+
+
+def _field_writer(field: FieldDescriptor) -> Converter | None:
+    """How the field's value (a list or map when repeated) becomes JSON; None: as is."""
+    if _is_map(field):
+        entry = cast(Descriptor, field.message_type)
+        value_of = _value_writer(entry.fields_by_name["value"])
+        if value_of is None:
+            return lambda entries: {_map_key_json(k): v for k, v in entries.items()}
+        return lambda entries: {_map_key_json(k): value_of(v) for k, v in entries.items()}
+    one = _value_writer(field)
+    if not field.is_repeated:
+        return one
+    if one is None:
+        return list
+    return _each(one)
+
+
+# Keyed by descriptor, not name: a message type of another descriptor pool may share a name.
+_OBJECT_WRITERS: dict[Descriptor, Converter] = {}
+
+
+def _object_writer(descriptor: Descriptor) -> Converter:
+    """A function from a message of this type to its JSON object (set fields only)."""
+    known = _OBJECT_WRITERS.get(descriptor)
+    if known is not None:
+        return known
+    table: dict[FieldDescriptor, tuple[str, Converter | None]] = {}
+
+    def write(message: Any) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for field, value in message.ListFields():
+            name, conv = table[field]
+            obj[name] = value if conv is None else conv(value)
+        return obj
+
+    # Registered before the fields are compiled, so recursive types terminate.
+    _OBJECT_WRITERS[descriptor] = write
+    for field in descriptor.fields:
+        table[field] = (field.name, _field_writer(field))
+    return write

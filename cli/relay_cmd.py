@@ -5,7 +5,8 @@ with `flowscope collector --relay HOST:PORT`, and the peers of --peer-service), 
 every flow in the store, and serves observer.Observer on --listen-address: plain text on
 localhost, or TLS (mutual with --tls-client-ca-files) anywhere; with --token-file every
 call needs a bearer token. It dials the nodes with --peer-tls-* and serves its own
-metrics on --metrics-address.
+metrics on --metrics-address. Each client is bounded: its streams at once (and all
+clients' together), its request size, and its queries' time range and number of flows.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from flowscope.common.limits import NO_LIMIT, parse_range
 from flowscope.common.metrics import RELAY_METRICS_ADDRESS, MetricsServer
 from flowscope.common.tls import (
     add_client_tls_flags,
@@ -99,7 +101,67 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="require a bearer token from this file (`flowscope token create`) on every call",
     )
     add_client_tls_flags(parser.add_argument_group("TLS to the nodes"), prefix="peer-")
+    add_limit_flags(parser)
     parser.set_defaults(func=run)
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """The relay's bounds per client (`relay`, and `up` and `demo`, which pass them on)."""
+    group = parser.add_argument_group("limits per client")
+    server = ServerConfig()
+    group.add_argument(
+        "--max-streams",
+        type=int,
+        default=server.max_streams,
+        help="Observer streams served at once, over all clients (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-streams-per-client",
+        type=int,
+        default=server.max_streams_per_client,
+        help="streams one client (its token, or its address without tokens) may hold at once; "
+        "0 for no per-client cap (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-request-size",
+        type=int,
+        default=server.max_request_bytes,
+        metavar="BYTES",
+        help="the largest request accepted (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-query-range",
+        default=NO_LIMIT,
+        metavar="DURATION",
+        help="the longest time range one query may cover (since..until, or since..now), "
+        f"such as 7d or 12h; {NO_LIMIT} for no limit (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-flows-per-query",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the largest `number` of flows one query may ask for; 0 for no limit "
+        "(default %(default)s)",
+    )
+
+
+LIMIT_FLAGS: Final = (
+    "max_streams",
+    "max_streams_per_client",
+    "max_request_size",
+    "max_query_range",
+    "max_flows_per_query",
+)
+
+
+def limit_argv(args: argparse.Namespace) -> list[str]:
+    """The limit flags as given, to pass on to a relay started as a child process."""
+    return [
+        item
+        for name in LIMIT_FLAGS
+        for item in (f"--{name.replace('_', '-')}", str(getattr(args, name)))
+    ]
 
 
 def store_dsn(store: str) -> str:
@@ -121,7 +183,14 @@ def config_from(args: argparse.Namespace) -> Config:
         peer_service=peer_service,
         store=StoreConfig(dsn=store_dsn(args.store), spool_dir=args.spool_dir),
         server=ServerConfig(
-            listen_address=listen, tls=server_tls_from_args(args), token_file=args.token_file
+            listen_address=listen,
+            tls=server_tls_from_args(args),
+            token_file=args.token_file,
+            max_streams=args.max_streams,
+            max_streams_per_client=args.max_streams_per_client,
+            max_request_bytes=args.max_request_size,
+            max_query_range_ns=parse_range(args.max_query_range, "--max-query-range"),
+            max_flows_per_query=args.max_flows_per_query or None,
         ),
         follow=FollowConfig(tls=client_tls_from_args(args, prefix="peer-")),
     )

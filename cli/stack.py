@@ -233,15 +233,17 @@ def relay_child(
     node_name: str,
     log: Path,
     metrics_address: str = "",
+    flags: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The relay with its embedded store at `store`, following `peers`, unprivileged;
-    its metrics on `metrics_address` ("" for none)."""
+    its metrics on `metrics_address` ("" for none); `flags`: more of `flowscope relay`'s
+    flags (its limits)."""
     if os.geteuid() == 0:
         owned_directory(store, *service_user())
     argv = [
         "relay", "--listen-address", listen_address, "--store", str(store),
         "--spool-dir", str(store / "spool"), "--peers", peers, "--node-name", node_name,
-        "--metrics-address", metrics_address,
+        "--metrics-address", metrics_address, *flags,
     ]
     with unprivileged_child("relay", argv, grpc_serving(listen_address), log) as child:
         yield child

@@ -24,6 +24,7 @@ from flowscope.cli.collector_cmd import (
     add_metrics_address_flag,
     config_from,
 )
+from flowscope.cli.relay_cmd import add_limit_flags, limit_argv
 from flowscope.collector.collector import Collector
 from flowscope.collector.collector import Config as CollectorConfig
 from flowscope.common.metrics import COLLECTOR_METRICS_ADDRESS, RELAY_METRICS_ADDRESS
@@ -97,6 +98,7 @@ def add_stack_flags(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_LOG_DIR,
         help=f"where the relay writes its log (default {DEFAULT_LOG_DIR})",
     )
+    add_limit_flags(parser)
 
 
 @contextmanager
@@ -114,6 +116,7 @@ def node_stack(config: CollectorConfig, args: argparse.Namespace) -> Iterator[No
                 f"{config.node_name}-relay",
                 args.log_dir / "relay.log",
                 args.relay_metrics_address,
+                limit_argv(args),
             )
         )
         ui_url = None

@@ -49,6 +49,7 @@ from flowscope.collector.ring import Event, FlowRing
 from flowscope.common.errors import FilterError, FlowscopeError, InputError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
+from flowscope.common.limits import Refusal, StreamLimiter
 from flowscope.common.tls import ServerTLS, check_listen_address
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
@@ -207,9 +208,7 @@ class _CallPolicy(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, version: str, max_streams: int) -> None:
         self._header = ((VERSION_HEADER, version),)
-        self._max_streams = max_streams
-        self._lock = threading.Lock()
-        self.streams = 0
+        self.streams = StreamLimiter(max_streams)
 
     def intercept_service(
         self,
@@ -246,24 +245,19 @@ class _CallPolicy(grpc.ServerInterceptor):  # type: ignore[type-arg]
         self, behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            with self._lock:
-                admitted = self.streams < self._max_streams
-                if admitted:
-                    self.streams += 1
-            if not admitted:
-                context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"this node already serves {self._max_streams} streams, its limit "
-                    "(max streams); try again later",
-                )
-            try:
+            # One cap for all clients: a node's streams come from its relays and a few CLIs.
+            with self.streams.admitted("", context, _describe_refusal):
                 context.send_initial_metadata(self._header)
                 yield from behaviour(request, context)
-            finally:
-                with self._lock:
-                    self.streams -= 1
 
         return call
+
+
+def _describe_refusal(refusal: Refusal) -> str:
+    return (
+        f"this node already serves {refusal.maximum} streams, its limit (max streams); "
+        "try again later"
+    )
 
 
 class NodeServer:
@@ -316,7 +310,7 @@ class NodeServer:
 
     def active_streams(self) -> int:
         """Streams running now (GetFlows, GetAgentEvents, Follow)."""
-        return self._policy.streams
+        return self._policy.streams.open
 
     def stop(self) -> None:
         """Refuses new calls, ends the streams, and waits up to `grace` for calls to finish."""

@@ -277,6 +277,14 @@ FLOWSCOPE_METRICS: Final[dict[str, MetricSpec]] = {
         ("outcome",),
     ),
     "peers_connected": MetricSpec("gauge", "Collectors the relay is connected to"),
+    "live_client_queue_max": MetricSpec(
+        "gauge", "Most responses waiting in one live client's queue"
+    ),
+    "limit_refusals_total": MetricSpec(
+        "counter",
+        "Calls refused by a per-client limit: streams, client_streams, query_range, query_flows",
+        ("limit",),
+    ),
 }
 
 

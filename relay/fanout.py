@@ -3,8 +3,9 @@
 The followers push what they receive (each node once); the hub merges it (merge.py) and
 offers every released response to each subscription's bounded queue. A client that reads
 too slowly loses entries, never blocks the hub: what overflowed reaches it as one LostEvent
-with source OBSERVER_EVENTS_QUEUE after the entries it kept. Node status events and the
-nodes' lost events go to every subscription as they come, unsorted.
+with source OBSERVER_EVENTS_QUEUE after the entries it kept, and in the hub's `lost` count
+(a metric). Node status events and the nodes' lost events go to every subscription as they
+come, unsorted.
 
 The hand-off from history: `subscribe()` returns, with the subscription, the cut: each
 node's first sequence number the subscription will receive. Everything below the cut was
@@ -64,16 +65,21 @@ class Subscription:
         self._lost = 0
         self._lost_first_ns = 0
 
-    def offer(self, response: Response) -> None:
-        """Queue a response, or count it lost when the queue is full; never blocks."""
+    def offer(self, response: Response) -> bool:
+        """Queue a response, or count it lost (False) when the queue is full; never blocks."""
         with self._ready:
             if len(self._entries) >= self._capacity:
                 if not self._lost:
                     self._lost_first_ns = time.time_ns()
                 self._lost += 1
-                return
+                return False
             self._entries.append(response)
             self._ready.notify()
+            return True
+
+    def depth(self) -> int:
+        """Responses waiting now."""
+        return len(self._entries)
 
     def take(self, timeout: float) -> list[Response]:
         """What is queued, then a LostEvent for what overflowed after it; waits up to `timeout`."""
@@ -105,6 +111,8 @@ class LiveHub:
         self._subscriptions: list[Subscription] = []
         self._stopping = threading.Event()
         self._ticker: threading.Thread | None = None
+        # Responses the subscriptions' full queues lost, over all clients so far.
+        self.lost = 0
 
     def start(self) -> None:
         self._ticker = threading.Thread(target=self._tick, name="relay-merge", daemon=True)
@@ -169,6 +177,12 @@ class LiveHub:
         with self._lock:
             return len(self._subscriptions)
 
+    def queue_depths(self) -> tuple[int, int]:
+        """Responses waiting for the live clients: in all their queues, and in the fullest."""
+        with self._lock:
+            depths = [subscription.depth() for subscription in self._subscriptions]
+        return sum(depths), max(depths, default=0)
+
     def _losses(self, batch: stream_pb2.FlowBatch) -> list[Response]:
         """The node's lost events, and one for the entries its ring overwrote unsent."""
         node = batch.node_name
@@ -190,7 +204,8 @@ class LiveHub:
 
     def _offer(self, response: Response) -> None:
         for subscription in self._subscriptions:
-            subscription.offer(response)
+            if not subscription.offer(response):
+                self.lost += 1
 
     def _tick(self) -> None:
         interval = self._config.drain_timeout / _TICKS_PER_DRAIN

@@ -13,7 +13,9 @@ changes go to the clients in their streams.
 
 `relay.metrics` holds flowscope's own metrics of the relay, read when scraped: peers
 connected, flows received, the store writer's flows by outcome, flows lost at each stage
-(the store's queue and spool), store inserts that failed, and the spool's size;
+(unsent from a node's ring, refused by the store, the store's queue and spool, the live
+clients' queues), rows and seconds per store insert, store inserts that failed, the spool's
+size, the live clients' queue depths, and calls refused by the server's limits;
 `flowscope relay` serves them on --metrics-address (localhost:9966).
 """
 
@@ -115,8 +117,17 @@ class Relay:
         self._notify: NotifyFollower | None = None
         self._server: RelayServer | None = None
         self.peer_tls = config.follow.tls
+        self._node_unsent = 0
         self.metrics = Metrics()
         self.metrics.gauge("peers_connected").set_function(self._connected_peers)
+        self.metrics.gauge("queue_depth").labels(queue="live_clients").set_function(
+            lambda: self._hub.queue_depths()[0]
+        )
+        self.metrics.gauge("live_client_queue_max").set_function(
+            lambda: self._hub.queue_depths()[1]
+        )
+        self._batch_rows = self.metrics.histogram("store_batch_rows").labels(table="flows")
+        self._insert_seconds = self.metrics.histogram("store_insert_seconds").labels(table="flows")
         self._store_counters: Store | None = None
         self.metrics.read_at_scrape(self._store_samples)
 
@@ -135,13 +146,13 @@ class Relay:
         self.started_ns = time.time_ns()
         store = self._given_store
         if store is None:
-            opened = Store(config.store)
+            opened = Store(config.store, on_insert=self._inserted)
             opened.start()
             store = StoreBackend(opened)
             self._store_counters = opened
         self._store = store
         self._hub.start()
-        self._server = RelayServer(config.server, self, store, self._hub, self._peers)
+        self._server = RelayServer(config.server, self, store, self._hub, self._peers, self.metrics)
         self._server.start()
         for peer in config.peers:
             self._peers.add(peer)
@@ -205,12 +216,19 @@ class Relay:
                 ("replayed",): writer.replayed,
             },
             "lost_events_total": {
+                ("node_ring_unsent",): self._node_unsent,
+                ("store_refused",): self.unstored_flows,
                 ("store_queue",): writer.queue_overflow,
                 ("store_spool",): writer.spool_overflow,
+                ("live_client_queue",): self._hub.lost,
             },
             "store_insert_errors_total": {("flows",): writer.insert_failures},
             "spool_bytes": {(): counters.spool_bytes if counters is not None else 0},
         }
+
+    def _inserted(self, rows: int, seconds: float) -> None:
+        self._batch_rows.observe(rows)
+        self._insert_seconds.observe(seconds)
 
     def live_clients(self) -> int:
         """Clients following the live stream now."""
@@ -269,6 +287,8 @@ class Relay:
             with self._lock:
                 self.unstored_flows += len(batch.flows)
             log.error("node %s: %s", batch.node_name, err)
+        with self._lock:
+            self._node_unsent += batch.lost
         self._seen.add(len(batch.flows))
         self._hub.push(batch)
 

@@ -23,11 +23,15 @@ One port (default localhost:4245) serves
 * `grpc.health.v1.Health` with service "hubble.server.Observer";
 * the collectors' announcements (peers.py).
 
-Every call gets the `hubble-relay-version` header. With `ServerConfig.tls` the port serves
-TLS (mutual TLS with client CAs); without, it listens on the loopback interface only. With
-`ServerConfig.token_file` every call but the health checks needs a bearer token, and a token
-scoped to namespaces sees only their flows: GetFlows and the aggregates narrow the request's
-whitelist with scope_whitelist, GetNamespaces lists only those namespaces.
+Every call gets the `hubble-relay-version` header. Each client is bounded (ServerConfig):
+streams open at once (RESOURCE_EXHAUSTED beyond, per client and in total), request size
+(RESOURCE_EXHAUSTED from gRPC), and the time range and `number` of a query
+(INVALID_ARGUMENT); refusals are counted in flowscope_limit_refusals_total. With
+`ServerConfig.tls` the port serves TLS (mutual TLS with client CAs); without, it listens on
+the loopback interface only. With `ServerConfig.token_file` every call but the health checks
+needs a bearer token, and a token scoped to namespaces sees only their flows: GetFlows and
+the aggregates narrow the request's whitelist with scope_whitelist, GetNamespaces lists only
+those namespaces.
 """
 
 from __future__ import annotations
@@ -57,7 +61,10 @@ from flowscope.common.auth import (
 from flowscope.common.errors import FilterError, FlowscopeError, InputError, StorageError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
+from flowscope.common.limits import Refusal, StreamLimiter, client_address
+from flowscope.common.metrics import Metrics
 from flowscope.common.tls import ClientTLS, ServerTLS, check_listen_address, dial
+from flowscope.proto.aggregate import aggregate_pb2
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
 from flowscope.proto.relay import relay_pb2
@@ -78,6 +85,16 @@ UNAVAILABLE_REPORTED: Final = 10
 LIVE_POLL: Final = 0.2
 NODE_STATUS_TIMEOUT: Final = 1.0
 NO_CUT: Final = 1 << 64
+# Threads beyond the streams' for unary calls and for refusing streams over the limit.
+UNARY_WORKERS: Final = 8
+# Calls that may wait for a thread; gRPC refuses more with RESOURCE_EXHAUSTED.
+QUEUED_CALLS: Final = 16
+# The streams that count toward the stream limits, and the services whose queries are bounded.
+STREAMED_SERVICE: Final = "/observer.Observer/"
+AGGREGATES_SERVICE: Final = "/flowscope.aggregate.Aggregates/"
+# What the refusals counter counts, as its `limit` label.
+LIMITS: Final = ("streams", "client_streams", "query_range", "query_flows")
+NANOS_PER_SECOND: Final = 1_000_000_000
 
 Response = observer_pb2.GetFlowsResponse
 
@@ -439,16 +456,168 @@ class _VersionHeader(grpc.ServerInterceptor):  # type: ignore[type-arg]
         return handler
 
 
+def _span(nanos: int) -> str:
+    """A duration as days, hours, minutes and whole seconds: 7d, 1d12h, 90m -> 1h30m."""
+    seconds = nanos // NANOS_PER_SECOND
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
 @dataclass(frozen=True)
 class ServerConfig:
+    """The relay's port and its bounds per client.
+
+    max_streams / max_streams_per_client: observer.Observer streams open at once, over all
+    clients and per client (its token's id with token auth, else its address; 0: no
+    per-client cap). max_request_bytes: the largest request gRPC accepts. max_query_range_ns:
+    the longest since..until (since..now without until) of a GetFlows or aggregate request;
+    max_flows_per_query: the largest GetFlows `number` (None: no limit for either).
+    """
+
     listen_address: str = "localhost:4245"
     # None serves plain text, on the loopback interface only.
     tls: ServerTLS | None = None
     # None serves without authentication.
     token_file: Path | None = None
-    # Calls served at once (each stream holds a thread); more are RESOURCE_EXHAUSTED.
-    max_calls: int = 64
+    max_streams: int = 64
+    max_streams_per_client: int = 16
+    max_request_bytes: int = 4 << 20
+    max_query_range_ns: int | None = None
+    max_flows_per_query: int | None = None
     grace: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_streams < 1:
+            raise InputError(f"--max-streams {self.max_streams}: expected at least 1")
+        if not 0 <= self.max_streams_per_client <= self.max_streams:
+            raise InputError(
+                f"--max-streams-per-client {self.max_streams_per_client}: expected 0 (no cap)"
+                f" to --max-streams ({self.max_streams})"
+            )
+        if self.max_request_bytes < 1024:
+            raise InputError(
+                f"--max-request-size {self.max_request_bytes}: expected at least 1024 bytes"
+            )
+        if self.max_query_range_ns is not None and self.max_query_range_ns <= 0:
+            raise InputError(f"--max-query-range {self.max_query_range_ns} ns: expected > 0")
+        if self.max_flows_per_query is not None and self.max_flows_per_query < 1:
+            raise InputError(
+                f"--max-flows-per-query {self.max_flows_per_query}: expected at least 1"
+            )
+
+
+class _Limits(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Bounds each client: its observer.Observer streams, and its queries' time range and
+    number of flows; every refusal is counted in flowscope_limit_refusals_total."""
+
+    def __init__(self, config: ServerConfig, metrics: Metrics) -> None:
+        self._config = config
+        refusals = metrics.counter("limit_refusals_total")
+        # Every limit's child made now, so each is scraped from 0.
+        self._refusals = {limit: refusals.labels(limit=limit) for limit in LIMITS}
+        self._streams = StreamLimiter(
+            config.max_streams,
+            config.max_streams_per_client,
+            on_refused=lambda refusal: self._refused(refusal.limit),
+        )
+
+    def _refused(self, limit: str) -> None:
+        self._refusals[limit].inc()
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        if handler.unary_stream is not None and method.startswith(STREAMED_SERVICE):
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_unary is not None and method.startswith(AGGREGATES_SERVICE):
+            return grpc.unary_unary_rpc_method_handler(
+                self._aggregate(handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return handler
+
+    def _stream(
+        self, behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
+    ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            if isinstance(request, observer_pb2.GetFlowsRequest):
+                since = _time_ns(request.since) if request.HasField("since") else None
+                until = _time_ns(request.until) if request.HasField("until") else None
+                self._check_query(context, since, until, request.number)
+            principal = current_principal()
+            client = (
+                f"token {principal.token_id}"
+                if principal is not None
+                else client_address(context.peer())
+            )
+            with self._streams.admitted(client, context, _describe_refusal):
+                yield from behaviour(request, context)
+
+        return call
+
+    def _aggregate(
+        self, behaviour: Callable[[Any, grpc.ServicerContext], Any]
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            bounds = (
+                request.range if isinstance(request, aggregate_pb2.TopTalkersRequest) else request
+            )
+            if isinstance(bounds, aggregate_pb2.AggregateRequest):
+                self._check_query(context, bounds.since_ns, bounds.until_ns, 0)
+            return behaviour(request, context)
+
+        return call
+
+    def _check_query(
+        self, context: grpc.ServicerContext, since: int | None, until: int | None, number: int
+    ) -> None:
+        """INVALID_ARGUMENT, counted, for a query over the time range or flow count limits."""
+        max_range = self._config.max_query_range_ns
+        if max_range is not None and since is not None:
+            span = (until if until is not None else time.time_ns()) - since
+            if span > max_range:
+                self._refused("query_range")
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the query's time range since..{'until' if until is not None else 'now'}"
+                    f" spans {_span(span)}, more than the relay's limit of {_span(max_range)}"
+                    " (max query range); ask for a shorter range",
+                )
+        max_flows = self._config.max_flows_per_query
+        if max_flows is not None and number > max_flows:
+            self._refused("query_flows")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"number {number}: more than the relay's limit of {max_flows} flows per query"
+                " (max flows per query)",
+            )
+
+
+def _describe_refusal(refusal: Refusal) -> str:
+    if refusal.limit == "streams":
+        return (
+            f"too many concurrent streams: {refusal.open} open, limit {refusal.maximum}"
+            " (max streams); try again later"
+        )
+    return (
+        f"too many concurrent streams for {refusal.client}: {refusal.open} open,"
+        f" limit {refusal.maximum} (max streams per client); close one or try again later"
+    )
 
 
 class RelayServer:
@@ -461,8 +630,10 @@ class RelayServer:
         store: FlowStore,
         hub: LiveHub,
         peers: PeerSet,
+        metrics: Metrics,
     ) -> None:
         self.config = config
+        self._limits = _Limits(config, metrics)
         self._stopping = threading.Event()
         self._servicer = ObserverServicer(relay, store, hub, self._stopping)
         self._aggregates = store.aggregates()
@@ -483,12 +654,17 @@ class RelayServer:
         if config.token_file is not None:
             verifier = TokenVerifier(TokenFile(config.token_file))
             interceptors.append(TokenAuthInterceptor(verifier, open_methods=HEALTH_METHODS))
+        # After the token check, which names the client the stream limits count by.
+        interceptors.append(self._limits)
         interceptors.append(_VersionHeader(self._version))
         self._identities.load()
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.max_calls, thread_name_prefix="relay"),
+            futures.ThreadPoolExecutor(
+                max_workers=config.max_streams + UNARY_WORKERS, thread_name_prefix="relay"
+            ),
             interceptors=interceptors,
-            maximum_concurrent_rpcs=config.max_calls,
+            options=[("grpc.max_receive_message_length", config.max_request_bytes)],
+            maximum_concurrent_rpcs=config.max_streams + UNARY_WORKERS + QUEUED_CALLS,
         )
         observer_pb2_grpc.add_ObserverServicer_to_server(self._servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

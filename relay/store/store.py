@@ -29,7 +29,7 @@ from flowscope.relay.store.config import StoreConfig
 from flowscope.relay.store.query import Queries
 from flowscope.relay.store.received import Row, format_schema, wire
 from flowscope.relay.store.spool import Spool
-from flowscope.relay.store.writer import Writer, WriterCounters
+from flowscope.relay.store.writer import InsertObserver, Writer, WriterCounters
 
 # Called with the table name before every insert; raising makes the insert fail.
 FaultHook = Callable[[str], None]
@@ -48,8 +48,15 @@ class StoreCounters:
 class Store:
     """The relay's flow store (see the package docstring)."""
 
-    def __init__(self, config: StoreConfig, before_insert: FaultHook | None = None) -> None:
+    def __init__(
+        self,
+        config: StoreConfig,
+        before_insert: FaultHook | None = None,
+        on_insert: InsertObserver | None = None,
+    ) -> None:
+        """`on_insert` is told the rows and seconds of every insert the writer makes."""
         self.config = config
+        self._on_insert = on_insert
         self.layout = ddl.Layout(
             config.database, config.cluster, config.raw_ttl, config.minute_ttl, config.hour_ttl
         )
@@ -87,7 +94,7 @@ class Store:
                 if flow.node_sequence > cursors.get(flow.node_name, 0):
                     cursors[flow.node_name] = flow.node_sequence
         insert = self._insert_received if self.embedded else self._insert_arrow
-        self._writer = Writer(self.config, insert, self._spool, cursors)
+        self._writer = Writer(self.config, insert, self._spool, cursors, self._on_insert)
         self._writer.start()
 
     @property

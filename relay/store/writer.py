@@ -19,6 +19,8 @@ from flowscope.relay.store.received import Row, row
 from flowscope.relay.store.spool import Spool
 
 Insert = Callable[[Sequence[Row]], None]
+# Told of every insert the store took: its rows and the seconds it took (for metrics).
+InsertObserver = Callable[[int, float], None]
 
 
 @dataclass(slots=True)
@@ -50,9 +52,11 @@ class Writer:
         insert: Insert,
         spool: Spool,
         cursors: dict[str, int],
+        on_insert: InsertObserver | None = None,
     ) -> None:
         self._config = config
         self._insert = insert
+        self._on_insert = on_insert
         self._spool = spool
         self._cursors = cursors
         self._queue: queue.Queue[object] = queue.Queue(config.queue_max_batches)
@@ -146,6 +150,7 @@ class Writer:
             self._to_spool(rows)
 
     def _try_insert(self, rows: Sequence[Row]) -> bool:
+        started = time.monotonic()
         try:
             self._insert(rows)
         except Exception as error:  # any failure of the store: the spool takes over
@@ -154,6 +159,8 @@ class Writer:
             self._next_retry = time.monotonic() + self._config.retry_interval
             return False
         self.counters.inserts += 1
+        if self._on_insert is not None:
+            self._on_insert(len(rows), time.monotonic() - started)
         return True
 
     def _to_spool(self, rows: list[Row]) -> None:

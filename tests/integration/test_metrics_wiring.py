@@ -117,10 +117,14 @@ def test_relay_metrics_count_the_flows_it_received_and_stored(node: Node, tmp_pa
     port = server.start()
     try:
         wait_for(lambda: [n.state for n in relay.nodes()] == [relay_pb2.NODE_CONNECTED])
+        # A live client that reads nothing: its queue holds 10 flows and loses the rest.
+        relay._hub.subscribe(capacity=10)
         node.emit(25)
         wait_for(lambda: relay.seen_flows() == 25)
-        assert relay._store is not None
+        wait_for(lambda: relay._hub.lost == 15)
+        assert relay._store is not None and relay._store_counters is not None
         relay._store.flush()
+        inserts = relay._store_counters.counters().writer.inserts
         samples = _scrape(port)
     finally:
         server.stop()
@@ -132,3 +136,69 @@ def test_relay_metrics_count_the_flows_it_received_and_stored(node: Node, tmp_pa
     assert samples[("flowscope_lost_events_total", (("stage", "store_queue"),))] == 0
     assert samples[("flowscope_store_insert_errors_total", (("table", "flows"),))] == 0
     assert samples[("flowscope_spool_bytes", ())] == 0
+    flows_table = (("table", "flows"),)
+    assert inserts >= 1
+    assert samples[("flowscope_store_batch_rows_sum", flows_table)] == 25
+    assert samples[("flowscope_store_batch_rows_count", flows_table)] == inserts
+    assert samples[("flowscope_store_insert_seconds_count", flows_table)] == inserts
+    assert 0 < samples[("flowscope_store_insert_seconds_sum", flows_table)] < 60
+    assert samples[("flowscope_queue_depth", (("queue", "live_clients"),))] == 10
+    assert samples[("flowscope_live_client_queue_max", ())] == 10
+    assert samples[("flowscope_lost_events_total", (("stage", "live_client_queue"),))] == 15
+    assert samples[("flowscope_lost_events_total", (("stage", "store_refused"),))] == 0
+    assert samples[("flowscope_lost_events_total", (("stage", "node_ring_unsent"),))] == 0
+    assert _total(samples, "flowscope_limit_refusals_total") == 0
+
+
+def _failing_insert(table: str) -> None:
+    raise ConnectionError(f"{table}: the store is down (test)")
+
+
+@pytest.mark.store
+def test_relay_metrics_count_failed_inserts_and_the_spool(node: Node, tmp_path: Path) -> None:
+    pytest.importorskip("chdb")
+    # No retries of their own within the test: only the flushes replay the spool.
+    store = StoreConfig(
+        dsn=f"chdb://{tmp_path / 'db'}",
+        spool_dir=tmp_path / "spool",
+        batch_max_wait=0.1,
+        retry_interval=600,
+    )
+    relay = Relay(dataclasses.replace(relay_config([node]), store=store))
+    server = MetricsServer("127.0.0.1:0", relay.metrics.registry)
+    relay.start()
+    port = server.start()
+    try:
+        wait_for(lambda: [n.state for n in relay.nodes()] == [relay_pb2.NODE_CONNECTED])
+        opened, backend = relay._store_counters, relay._store
+        assert opened is not None and backend is not None
+        opened.before_insert = _failing_insert
+        node.emit(10)
+        wait_for(lambda: relay.seen_flows() == 10)
+        backend.flush()
+        failing = opened.counters()
+        down = _scrape(port)
+        opened.before_insert = None
+        backend.flush()
+        up = _scrape(port)
+    finally:
+        server.stop()
+        relay.stop()
+    flows_table = (("table", "flows"),)
+    assert failing.writer.insert_failures >= 1
+    assert failing.spool_bytes > 0
+    assert down[("flowscope_store_insert_errors_total", flows_table)] == (
+        failing.writer.insert_failures
+    )
+    assert down[("flowscope_spool_bytes", ())] == failing.spool_bytes
+    assert down[("flowscope_store_flows_total", (("outcome", "spooled"),))] == 10
+    assert down[("flowscope_store_flows_total", (("outcome", "stored"),))] == 0
+    assert down[("flowscope_store_batch_rows_count", flows_table)] == 0
+    # The store back: the spool replayed into it, and emptied.
+    assert up[("flowscope_spool_bytes", ())] == 0
+    assert up[("flowscope_store_flows_total", (("outcome", "replayed"),))] == 10
+    assert up[("flowscope_store_flows_total", (("outcome", "stored"),))] == 10
+    assert up[("flowscope_store_batch_rows_sum", flows_table)] == 10
+    assert up[("flowscope_store_insert_errors_total", flows_table)] == (
+        failing.writer.insert_failures
+    )

@@ -34,12 +34,12 @@ from flowscope.collector.server import Config as ServerConfig
 from flowscope.collector.server import NodeServer, NodeStatus
 from flowscope.common.auth import ClientAuth
 from flowscope.common.errors import FlowscopeError
+from flowscope.common.grpcserve import OBSERVER_HEALTH_SERVICE
 from flowscope.common.metrics import Metrics, MetricsServer
 from flowscope.common.tls import ClientTLS, ServerTLS
 from flowscope.relay.peers import Announcer
 
 SERVICE_USER: Final = "flowscope"
-OBSERVER_SERVICE: Final = "hubble.server.Observer"
 # How long a child gets to answer its health check, and to exit when asked.
 START_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 15.0
@@ -202,7 +202,7 @@ def grpc_serving(address: str) -> Ready:
         with grpc.insecure_channel(address) as channel:
             try:
                 answer = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=OBSERVER_SERVICE), timeout=1.0
+                    health_pb2.HealthCheckRequest(service=OBSERVER_HEALTH_SERVICE), timeout=1.0
                 )
             except grpc.RpcError:
                 return False

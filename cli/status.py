@@ -29,10 +29,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from flowscope.cli import config
 from flowscope.cli.client import ServerError, ServerOptions, add_server_flags, connect
 from flowscope.cli.printers.tabwriter import TabWriter
+from flowscope.common.grpcserve import OBSERVER_HEALTH_SERVICE
 from flowscope.common.jsonlines import dumps
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
 
-HEALTH_SERVICE: Final = "hubble.server.Observer"
 STORE_OLDEST_KEY: Final = "flowscope-store-oldest-ns"
 STORE_NEWEST_KEY: Final = "flowscope-store-newest-ns"
 OUTPUTS: Final = ("compact", "dict", "json", "table")
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     with server(args) as connected:
         health, _ = connected.call(
             health_pb2_grpc.HealthStub(connected.channel).Check,
-            health_pb2.HealthCheckRequest(service=HEALTH_SERVICE),
+            health_pb2.HealthCheckRequest(service=OBSERVER_HEALTH_SERVICE),
         )
         status, call = connected.call(
             observer_pb2_grpc.ObserverStub(connected.channel).ServerStatus,

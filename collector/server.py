@@ -41,20 +41,20 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 import flowscope
 from flowscope.collector import ringquery, stream
 from flowscope.collector.ring import Event, FlowRing
-from flowscope.common.errors import FilterError, FlowscopeError, InputError
+from flowscope.common.errors import FilterError, InputError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
+from flowscope.common.grpcserve import start_serving
 from flowscope.common.limits import Refusal, StreamLimiter
 from flowscope.common.tls import ServerTLS, check_listen_address
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2, observer_pb2_grpc
 
-HEALTH_SERVICE: Final = "hubble.server.Observer"
 VERSION_HEADER: Final = "hubble-server-version"
 NAMESPACE_WINDOW_NS: Final = 3600 * 1_000_000_000
 RATE_WINDOW_NS: Final = 60 * 1_000_000_000
@@ -296,16 +296,7 @@ class NodeServer:
             server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        try:
-            if credentials is None:
-                self.port = server.add_insecure_port(config.listen_address)
-            else:
-                self.port = server.add_secure_port(config.listen_address, credentials)
-        except RuntimeError as err:
-            raise FlowscopeError(f"cannot listen on {config.listen_address}: {err}") from None
-        server.start()
-        for service in (HEALTH_SERVICE, ""):
-            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.port = start_serving(server, config.listen_address, credentials, self._health)
         self._server = server
 
     def active_streams(self) -> int:

@@ -47,7 +47,7 @@ from typing import Any, Final, Protocol
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.protobuf.wrappers_pb2 import UInt32Value
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 from flowscope.common.auth import (
     HEALTH_METHODS,
@@ -58,9 +58,10 @@ from flowscope.common.auth import (
     current_principal,
     scope_whitelist,
 )
-from flowscope.common.errors import FilterError, FlowscopeError, InputError, StorageError
+from flowscope.common.errors import FilterError, InputError, StorageError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
+from flowscope.common.grpcserve import start_serving
 from flowscope.common.limits import Refusal, StreamLimiter, client_address
 from flowscope.common.metrics import Metrics
 from flowscope.common.tls import ClientTLS, ServerTLS, check_listen_address, dial
@@ -75,7 +76,6 @@ from flowscope.relay.peers import PeerSet, add_announce_service
 from flowscope.relay.storage import FlowStore
 from flowscope.relay.store import HistoryRequest, TimeRange
 
-HEALTH_SERVICE: Final = "hubble.server.Observer"
 VERSION_HEADER: Final = "hubble-relay-version"
 STORE_OLDEST_KEY: Final = "flowscope-store-oldest-ns"
 STORE_NEWEST_KEY: Final = "flowscope-store-newest-ns"
@@ -671,16 +671,7 @@ class RelayServer:
         add_announce_service(server, self._peers)
         add_aggregates_service(server, self._aggregates)
         add_identities_service(server, self._identities)
-        try:
-            if credentials is None:
-                self.port = server.add_insecure_port(config.listen_address)
-            else:
-                self.port = server.add_secure_port(config.listen_address, credentials)
-        except RuntimeError as err:
-            raise FlowscopeError(f"cannot listen on {config.listen_address}: {err}") from None
-        server.start()
-        for service in (HEALTH_SERVICE, ""):
-            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.port = start_serving(server, config.listen_address, credentials, self._health)
         self._server = server
 
     def stop(self) -> None:

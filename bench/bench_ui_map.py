@@ -5,8 +5,8 @@ workloads and 10,000 edges.
 The API part loads bench/flowgen's realistic flows, replicated as Arrow columns and
 spread over the last hour, into embedded chDB, serves them through a relay (with its
 Aggregates service) and the UI, and times GET /api/map (first, cold call and the
-median of 5 more) for the whole hour (answered by the per-minute rollup), by pod,
-and with a label filter (answered by the raw table). The browser part, in a second
+median of 5 more) for the whole hour (answered by the map rollup), by pod, and
+with a label filter (both answered by the raw table). The browser part, in a second
 process (one chDB per process), stores one flow per edge of a generated cluster and
 times the page: the API call, the first render (namespaces collapsed), and the
 layout of every workload once all namespaces are opened, then the same after a
@@ -85,7 +85,7 @@ def timed_get(url: str, params: dict[str, str]) -> tuple[float, float, dict[str,
 
 def rollup_latency(port: int) -> None:
     """The relay's ServiceMap over the last hour without the UI's reply filter: what the
-    per-minute rollup answers alone."""
+    map rollup answers alone, without the UI."""
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = aggregate_pb2_grpc.AggregatesStub(channel)
     until = time.time_ns() // MINUTE * MINUTE + MINUTE

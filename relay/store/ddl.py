@@ -1,9 +1,10 @@
 """The store's DDL, generated from common/schema's columns: the raw `flows` table,
 the landing table `flows_received` (Null) whose view decodes received flows into
-it, the per-minute and per-hour service-map rollups and their materialized views,
-the per-node cursor table, and TTL statements. One text serves chDB and a
-server; with a cluster name the same code emits ON CLUSTER DDL, replicated
-`*_local` tables and Distributed tables under the plain names.
+it, the per-minute and per-hour service-map rollups, the web UI's per-minute map
+rollup, their materialized views, the per-node cursor table, and TTL statements.
+One text serves chDB and a server; with a cluster name the same code emits ON
+CLUSTER DDL, replicated `*_local` tables and Distributed tables under the plain
+names.
 """
 
 from __future__ import annotations
@@ -57,24 +58,48 @@ ROLLUP_DIMENSIONS: Final = (
     "verdict",
     "traffic_direction",
 )
+# The web UI's map rollup: only what its edges name at workload and namespace
+# level, plus the reply flag the map leaves out. Without node, L7 protocol and
+# direction it holds about half the rows of the per-minute rollup.
+MAP_DIMENSIONS: Final = (
+    "source_namespace",
+    "source_workload_names",
+    "source_workload_kinds",
+    "source_identity",
+    "destination_namespace",
+    "destination_workload_names",
+    "destination_workload_kinds",
+    "destination_identity",
+    "destination_port",
+    "l4_protocol",
+    "verdict",
+    "is_reply",
+)
+# What one raw flow adds to each rollup measure.
+FLOW_VALUES: Final = (
+    ("flows", "1"),
+    ("bytes", "bytes_forward + bytes_reply"),
+    ("packets", "packets_forward + packets_reply"),
+)
 ROLLUP_MEASURES: Final = (
     ("flows", "count()"),
-    ("bytes", "sum(bytes_forward + bytes_reply)"),
-    ("packets", "sum(packets_forward + packets_reply)"),
+    *((name, f"sum({value})") for name, value in FLOW_VALUES[1:]),
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
-    """A service-map rollup table: edges per bucket of `interval`."""
+    """A service-map rollup table: flows summed by `dimensions` per bucket of `interval`."""
 
     name: str
     interval: timedelta
+    dimensions: tuple[str, ...] = ROLLUP_DIMENSIONS
 
 
 MINUTE: Final = Rollup("edges_1m", timedelta(minutes=1))
 HOUR: Final = Rollup("edges_1h", timedelta(hours=1))
-ROLLUPS: Final = (MINUTE, HOUR)
+MAP_MINUTE: Final = Rollup("map_edges_1m", timedelta(minutes=1), MAP_DIMENSIONS)
+ROLLUPS: Final = (MINUTE, HOUR, MAP_MINUTE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +113,12 @@ class Layout:
     hour_ttl: timedelta = timedelta(days=365)
 
     def ttl(self, table: str) -> timedelta:
-        return {RAW: self.raw_ttl, MINUTE.name: self.minute_ttl, HOUR.name: self.hour_ttl}[table]
+        return {
+            RAW: self.raw_ttl,
+            MINUTE.name: self.minute_ttl,
+            HOUR.name: self.hour_ttl,
+            MAP_MINUTE.name: self.minute_ttl,
+        }[table]
 
     def name(self, table: str) -> str:
         """The qualified name readers and the writer use (Distributed on a cluster)."""
@@ -125,12 +155,12 @@ def _create(layout: Layout, table: str, body: str) -> list[str]:
     return statements
 
 
-def _time_layout(layout: Layout, table: str, time: str) -> str:
+def _time_layout(layout: Layout, table: str, time: str, settings: str = "") -> str:
     ttl = _seconds(layout.ttl(table))
     return (
         f"PARTITION BY toStartOfInterval({time}, toIntervalSecond({ttl // PARTITIONS_PER_TTL}))\n"
         f"TTL {ttl_expression(layout, table)}\n"
-        "SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000"
+        "SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000" + settings
     )
 
 
@@ -230,7 +260,7 @@ def rollup_select(
 ) -> str:
     """The SELECT that aggregates raw flows (or, with the measures summed, finer
     rollup rows) into rollup rows: the views', and backfills'."""
-    dimensions = ", ".join(ROLLUP_DIMENSIONS)
+    dimensions = ", ".join(rollup.dimensions)
     measures = ", ".join(f"{expression} AS {name}" for name, expression in measures_sql)
     bucket = f"toStartOfInterval(time, toIntervalSecond({_seconds(rollup.interval)}))"
     return (
@@ -240,33 +270,51 @@ def rollup_select(
     )
 
 
+def _rollup_table(layout: Layout, rollup: Rollup) -> list[str]:
+    """A rollup table, its view over the raw table, and a backfill of what that holds."""
+    columns = (
+        ["    time DateTime('UTC') CODEC(DoubleDelta, ZSTD(1))"]
+        + [f"    {schema.column(name).ddl()}" for name in rollup.dimensions]
+        + [f"    {name} UInt64 CODEC(T64, ZSTD(1))" for name, _ in ROLLUP_MEASURES]
+    )
+    measures = ", ".join(name for name, _ in ROLLUP_MEASURES)
+    # A summing table must sort by every dimension, the reply flag's NULL included.
+    nullable = any(schema.column(name).type.startswith("Nullable") for name in rollup.dimensions)
+    body = (
+        "(\n" + ",\n".join(columns) + "\n)\n"
+        f"ENGINE = {layout.engine(rollup.name, 'SummingMergeTree', f'({measures})')}\n"
+        f"ORDER BY (time, {', '.join(rollup.dimensions)})\n"
+        + _time_layout(layout, rollup.name, "time", ", allow_nullable_key = 1" if nullable else "")
+    )
+    return [
+        *_create(layout, rollup.name, body),
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {layout.storage(rollup.name)}_view"
+        f"{layout.on_cluster}\nTO {layout.storage(rollup.name)}\n"
+        "AS " + rollup_select(layout, rollup),
+        f"INSERT INTO {layout.name(rollup.name)}\n"
+        + rollup_select(layout, rollup, layout.name(RAW)),
+    ]
+
+
 def rollup_tables(layout: Layout) -> list[str]:
-    """The rollup tables, their views, and backfills of what the raw table holds."""
-    statements = []
-    for rollup in ROLLUPS:
-        columns = (
-            ["    time DateTime('UTC') CODEC(DoubleDelta, ZSTD(1))"]
-            + [f"    {schema.column(name).ddl()}" for name in ROLLUP_DIMENSIONS]
-            + [f"    {name} UInt64 CODEC(T64, ZSTD(1))" for name, _ in ROLLUP_MEASURES]
-        )
-        measures = ", ".join(name for name, _ in ROLLUP_MEASURES)
-        body = (
-            "(\n" + ",\n".join(columns) + "\n)\n"
-            f"ENGINE = {layout.engine(rollup.name, 'SummingMergeTree', f'({measures})')}\n"
-            f"ORDER BY (time, {', '.join(ROLLUP_DIMENSIONS)})\n"
-            + _time_layout(layout, rollup.name, "time")
-        )
-        statements += _create(layout, rollup.name, body)
-        statements.append(
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {layout.storage(rollup.name)}_view"
-            f"{layout.on_cluster}\nTO {layout.storage(rollup.name)}\n"
-            "AS " + rollup_select(layout, rollup)
-        )
-        statements.append(
-            f"INSERT INTO {layout.name(rollup.name)}\n"
-            + rollup_select(layout, rollup, layout.name(RAW))
-        )
-    return statements
+    """The per-minute and per-hour rollups, their views, and backfills."""
+    return _rollup_table(layout, MINUTE) + _rollup_table(layout, HOUR)
+
+
+def map_rollup(layout: Layout) -> list[str]:
+    """The map rollup, its view and backfill; minutes older than the raw table's
+    oldest come from the per-minute rollup, their reply flag unknown (NULL)."""
+    oldest = f"(SELECT toStartOfMinute(minOrNull(time)) FROM {layout.name(RAW)})"
+    older = (
+        f"(SELECT *, CAST(NULL, 'Nullable(Bool)') AS is_reply FROM {layout.name(MINUTE.name)}"
+        f" WHERE time < ifNull({oldest}, now()))"
+    )
+    summed = [(name, f"sum({name})") for name, _ in ROLLUP_MEASURES]
+    return [
+        *_rollup_table(layout, MAP_MINUTE),
+        f"INSERT INTO {layout.name(MAP_MINUTE.name)}\n"
+        + rollup_select(layout, MAP_MINUTE, older, summed),
+    ]
 
 
 def hourly_from_minutes(layout: Layout) -> list[str]:
@@ -312,7 +360,7 @@ def modify_ttls(layout: Layout) -> list[str]:
     return [
         f"ALTER TABLE {layout.storage(table)}{layout.on_cluster}"
         f" MODIFY TTL {ttl_expression(layout, table)}"
-        for table in (RAW, MINUTE.name, HOUR.name)
+        for table in (RAW, *(rollup.name for rollup in ROLLUPS))
     ]
 
 

@@ -30,6 +30,7 @@ STEPS: Final = (
     Step(3, "landing table decoding received flows into the raw table", ddl.received_tables),
     Step(4, "per-hour rollup fed by the per-minute rollup", ddl.hourly_from_minutes),
     Step(5, "cluster-wide identities of label sets", identities.identity_table),
+    Step(6, "web UI map rollup per minute, with the reply flag", ddl.map_rollup),
 )
 LATEST: Final = STEPS[-1].version
 

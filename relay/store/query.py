@@ -1,9 +1,10 @@
 """Queries over the store, with bound parameters only: history for GetFlows
 (number, first, since, until, filters) and the aggregates the UI and
 `flowscope top` show (service-map edges, top talkers, verdicts by policy).
-Aggregates read the smallest table that can answer: an hourly or per-minute
-rollup when the time range falls on its buckets and every filter reads only
-columns the rollup keeps; the raw table otherwise."""
+Aggregates read the smallest table that can answer: the per-hour rollup, the
+per-minute map rollup or the per-minute rollup when the time range falls on its
+buckets and every filter and name reads only columns the rollup keeps; the raw
+table otherwise."""
 
 from __future__ import annotations
 
@@ -106,15 +107,23 @@ class Aggregate(Generic[T]):
     table: str = field(default="")
 
 
-# FlowFilter fields a rollup can serve: those whose every column it keeps.
-_ROLLUP_FIELDS: Final = frozenset(
-    field
-    for field in {name for column in schema.COLUMNS for name in column.filters}
-    if all(
-        column.name in ddl.ROLLUP_DIMENSIONS for column in schema.COLUMNS if field in column.filters
+def _servable(dimensions: Sequence[str]) -> frozenset[str]:
+    """The FlowFilter fields whose every column a rollup of dimensions keeps."""
+    return frozenset(
+        field
+        for field in {name for column in schema.COLUMNS for name in column.filters}
+        if all(column.name in dimensions for column in schema.COLUMNS if field in column.filters)
     )
-)
-_RAW_MEASURES: Final = dict(ddl.ROLLUP_MEASURES)
+
+
+# The rollups from smallest to largest: a whole-hour range is fewer rows in the
+# per-hour rollup than in any per-minute one; the map rollup keeps fewer
+# dimensions than the per-minute rollup, and so fewer rows.
+_SMALLEST_FIRST: Final = (ddl.HOUR, ddl.MAP_MINUTE, ddl.MINUTE)
+_SERVABLE: Final = {rollup.name: _servable(rollup.dimensions) for rollup in _SMALLEST_FIRST}
+_FLOW_VALUES: Final = dict(ddl.FLOW_VALUES)
+# Each edge's flows by verdict, as columns: the store sums them in one pass.
+_VERDICTS: Final = tuple(flow_pb2.Verdict.keys())
 # The last N flows are first looked for in the newest minute, then in windows
 # this many times wider.
 _FIRST_WINDOW: Final = 60 * NANOSECONDS
@@ -247,24 +256,35 @@ class Queries:
         table, flows, bytes_ = self._table(since, until, whitelist, blacklist, columns)
         condition = compile_sql(whitelist, blacklist)
         where, parameters = self._time_condition(since, until - 1)
+        by_verdict = ", ".join(f"sumIf({flows}, verdict = '{name}')" for name in _VERDICTS)
         rows = self._run(
-            f"SELECT {_endpoint_name('source', level)} AS s, {_endpoint_name('destination', level)}"
-            f" AS d, destination_port, toString(l4_protocol), toString(verdict),"
-            f" {flows}, {bytes_} FROM {table}"
-            f" WHERE ({condition.sql}) AND {where}"
-            " GROUP BY s, d, destination_port, l4_protocol, verdict",
+            f"SELECT {_endpoint_name('source', level)} AS s,"
+            f" {_endpoint_name('destination', level)} AS d, destination_port,"
+            f" toString(l4_protocol), sum({bytes_}), sum({flows}) AS n, {by_verdict}"
+            f" FROM {table} WHERE ({condition.sql}) AND {where}"
+            " GROUP BY s, d, destination_port, l4_protocol"
+            " ORDER BY n DESC, s, d, destination_port, l4_protocol",
             parameters | condition.params,
         )
-        merged: dict[tuple[str, str, int, str], Edge] = {}
-        for source, destination, port, protocol, verdict, count, size in rows:
-            key = (source, destination, int(port), protocol)
-            edge = merged.get(key) or Edge(*key, {}, 0, 0)
-            edge.verdicts[verdict] = edge.verdicts.get(verdict, 0) + int(count)
-            merged[key] = Edge(*key, edge.verdicts, edge.flows + int(count), edge.bytes + int(size))
-        ranked = sorted(
-            merged.values(), key=lambda e: (-e.flows, e.source, e.destination, e.destination_port)
+        return Aggregate(
+            [
+                Edge(
+                    row[0],
+                    row[1],
+                    int(row[2]),
+                    row[3],
+                    {
+                        name: int(count)
+                        for name, count in zip(_VERDICTS, row[6:], strict=True)
+                        if count
+                    },
+                    int(row[5]),
+                    int(row[4]),
+                )
+                for row in rows
+            ],
+            table,
         )
-        return Aggregate(ranked, table)
 
     def top_talkers(
         self,
@@ -285,8 +305,8 @@ class Queries:
         condition = compile_sql(whitelist, blacklist)
         where, parameters = self._time_condition(since, until - 1)
         rows = self._run(
-            f"SELECT {_endpoint_name('source', level)} AS talker, {flows} AS flows,"
-            f" {bytes_} AS bytes FROM {table} WHERE ({condition.sql}) AND {where}"
+            f"SELECT {_endpoint_name('source', level)} AS talker, sum({flows}) AS flows,"
+            f" sum({bytes_}) AS bytes FROM {table} WHERE ({condition.sql}) AND {where}"
             f" GROUP BY talker ORDER BY {by} DESC, talker LIMIT {{limit:UInt32}}",
             parameters | condition.params | {"limit": limit},
         )
@@ -311,15 +331,19 @@ class Queries:
     def _table(
         self, since: int, until: int, whitelist: Filters, blacklist: Filters, columns: set[str]
     ) -> tuple[str, str, str]:
-        """The smallest table answering an aggregate that reads columns, and its
-        flow and byte sums."""
+        """The smallest table answering an aggregate that reads columns, and what
+        each of its rows adds to the flow and byte sums."""
         fields = {f.name for ff in (*whitelist, *blacklist) for f, _ in ff.ListFields()}
-        if fields <= _ROLLUP_FIELDS and columns <= set(ddl.ROLLUP_DIMENSIONS):
-            for rollup in reversed(ddl.ROLLUPS):
-                step = int(rollup.interval.total_seconds()) * NANOSECONDS
-                if since % step == 0 and until % step == 0:
-                    return self._layout.name(rollup.name), "sum(flows)", "sum(bytes)"
-        return self._layout.name(ddl.RAW), _RAW_MEASURES["flows"], _RAW_MEASURES["bytes"]
+        for rollup in _SMALLEST_FIRST:
+            step = int(rollup.interval.total_seconds()) * NANOSECONDS
+            if (
+                since % step == 0
+                and until % step == 0
+                and fields <= _SERVABLE[rollup.name]
+                and columns <= set(rollup.dimensions)
+            ):
+                return self._layout.name(rollup.name), "flows", "bytes"
+        return self._layout.name(ddl.RAW), _FLOW_VALUES["flows"], _FLOW_VALUES["bytes"]
 
     @staticmethod
     def _time_condition(since: int | None, until: int | None) -> tuple[str, dict[str, object]]:

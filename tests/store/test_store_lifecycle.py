@@ -4,6 +4,7 @@ watermark, and the cluster DDL as text."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -49,12 +50,44 @@ def test_upgrade_from_version_1_backfills_the_rollups(backend: str, tmp_path: Pa
     finally:
         client.close()
     with running(settings) as store:
-        (row,) = store.select(f"SELECT sum(flows) FROM {settings.database}.edges_1m", {})
-        assert row[0] == len(flows)
+        for rollup in ddl.ROLLUPS:
+            (row,) = store.select(f"SELECT sum(flows) FROM {settings.database}.{rollup.name}", {})
+            assert row[0] == len(flows), rollup.name
         assert store.cursors() == {
             node: max(f.node_sequence for f in flows if f.node_name == node)
             for node in {f.node_name for f in flows}
         }
+    drop(settings)
+
+
+def test_upgrade_to_the_map_rollup_keeps_what_the_raw_table_lost(
+    backend: str, tmp_path: Path
+) -> None:
+    # Flows 5 hours ago remain only in the per-minute rollup (as if expired from
+    # the raw table); flows 2 hours ago are in both.
+    settings = config(backend, tmp_path)
+    expired, kept = realistic(200, hours_ago=5), realistic(300, hours_ago=2)
+    client = _client(settings)
+    try:
+        assert migrations.migrate(client, ddl.Layout(settings.database), upto=5) == [1, 2, 3, 4, 5]
+        client.insert_arrow(f"{settings.database}.flows", schema.flows_to_arrow(expired))
+        client.command(f"TRUNCATE TABLE {settings.database}.flows")
+        client.insert_arrow(f"{settings.database}.flows", schema.flows_to_arrow(kept))
+    finally:
+        client.close()
+    with running(settings) as store:
+        rows = store.select(
+            "SELECT time < toDateTime({cut:Int64}, 'UTC') AS old, is_reply, sum(flows)"
+            f" FROM {settings.database}.map_edges_1m GROUP BY old, is_reply ORDER BY old, is_reply",
+            {"cut": kept[0].time.seconds // 60 * 60},
+        )
+    replies = Counter(f.is_reply.value if f.HasField("is_reply") else None for f in kept)
+    assert [tuple(row) for row in rows] == [
+        (False, False, replies[False]),
+        (False, True, replies[True]),
+        (False, None, replies[None]),
+        (True, None, len(expired)),
+    ]
     drop(settings)
 
 

@@ -67,9 +67,8 @@ def test_map_has_every_endpoint_and_edge_with_counts_and_verdicts(ui: str) -> No
     assert answer["namespaces"] == ["ops", "shop"]
     assert answer["nodes"] == MAP_NODES
     assert answer["edges"] == MAP_EDGES
-    # Replies are left out, and the store's rollups do not keep is_reply: the raw
-    # table answers. The range is whole minutes, where the rollups could.
-    assert answer["table"] == "flowscope.flows"
+    # Replies are left out; the range is whole minutes: the map rollup answers.
+    assert answer["table"] == "flowscope.map_edges_1m"
     assert answer["since_ns"] % 60_000_000_000 == 0
     assert answer["until_ns"] - answer["since_ns"] in (3_600_000_000_000, 3_660_000_000_000)
 

@@ -342,3 +342,47 @@ ORDER BY identity;
 
 CREATE TABLE IF NOT EXISTS flowscope.identities ON CLUSTER flows_cluster AS flowscope.identities_local
 ENGINE = Distributed(flows_cluster, flowscope, identities_local, rand());
+
+CREATE TABLE IF NOT EXISTS flowscope.map_edges_1m_local ON CLUSTER flows_cluster
+(
+    time DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+    source_namespace LowCardinality(String),
+    source_workload_names Array(LowCardinality(String)),
+    source_workload_kinds Array(LowCardinality(String)),
+    source_identity UInt32 CODEC(ZSTD(1)),
+    destination_namespace LowCardinality(String),
+    destination_workload_names Array(LowCardinality(String)),
+    destination_workload_kinds Array(LowCardinality(String)),
+    destination_identity UInt32 CODEC(ZSTD(1)),
+    destination_port UInt32 CODEC(T64, ZSTD(1)),
+    l4_protocol Enum8('' = 0, 'TCP' = 1, 'UDP' = 2, 'ICMPv4' = 3, 'ICMPv6' = 4, 'SCTP' = 5, 'VRRP' = 6, 'IGMP' = 7),
+    verdict Enum8('VERDICT_UNKNOWN' = 0, 'FORWARDED' = 1, 'DROPPED' = 2, 'ERROR' = 3, 'AUDIT' = 4, 'REDIRECTED' = 5, 'TRACED' = 6, 'TRANSLATED' = 7),
+    is_reply Nullable(Bool),
+    flows UInt64 CODEC(T64, ZSTD(1)),
+    bytes UInt64 CODEC(T64, ZSTD(1)),
+    packets UInt64 CODEC(T64, ZSTD(1))
+)
+ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/flowscope/map_edges_1m_local', '{replica}', (flows, bytes, packets))
+ORDER BY (time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply)
+PARTITION BY toStartOfInterval(time, toIntervalSecond(108000))
+TTL toDateTime(time) + toIntervalSecond(2592000)
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, allow_nullable_key = 1;
+
+CREATE TABLE IF NOT EXISTS flowscope.map_edges_1m ON CLUSTER flows_cluster AS flowscope.map_edges_1m_local
+ENGINE = Distributed(flows_cluster, flowscope, map_edges_1m_local, rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS flowscope.map_edges_1m_local_view ON CLUSTER flows_cluster
+TO flowscope.map_edges_1m_local
+AS SELECT toStartOfInterval(time, toIntervalSecond(60)) AS time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply, count() AS flows, sum(bytes_forward + bytes_reply) AS bytes, sum(packets_forward + packets_reply) AS packets
+FROM flowscope.flows_local
+GROUP BY time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply;
+
+INSERT INTO flowscope.map_edges_1m
+SELECT toStartOfInterval(time, toIntervalSecond(60)) AS time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply, count() AS flows, sum(bytes_forward + bytes_reply) AS bytes, sum(packets_forward + packets_reply) AS packets
+FROM flowscope.flows
+GROUP BY time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply;
+
+INSERT INTO flowscope.map_edges_1m
+SELECT toStartOfInterval(time, toIntervalSecond(60)) AS time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply, sum(flows) AS flows, sum(bytes) AS bytes, sum(packets) AS packets
+FROM (SELECT *, CAST(NULL, 'Nullable(Bool)') AS is_reply FROM flowscope.edges_1m WHERE time < ifNull((SELECT toStartOfMinute(minOrNull(time)) FROM flowscope.flows), now()))
+GROUP BY time, source_namespace, source_workload_names, source_workload_kinds, source_identity, destination_namespace, destination_workload_names, destination_workload_kinds, destination_identity, destination_port, l4_protocol, verdict, is_reply;

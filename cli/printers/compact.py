@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from flowscope.cli.printers.color import Palette
 from flowscope.cli.printers.escape import escape
 from flowscope.cli.printers.eventtext import (
     agent_event_details,
@@ -50,11 +49,7 @@ class CompactPrinter:
         self._out = out
         self._err = err
         self._times = TimeFormatter(options.time_format)
-        self._text = FlowText(
-            palette=Palette(options.color),
-            ip_translation=options.ip_translation,
-            policy_names=options.policy_names,
-        )
+        self._text = FlowText.for_options(options)
         self._node_name = options.node_name
         self._debug = options.debug
 

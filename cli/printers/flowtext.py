@@ -15,6 +15,7 @@ from google.protobuf.descriptor import EnumDescriptor
 
 from flowscope.cli.printers.color import CYAN, GREEN, MAGENTA, RED, RESET, YELLOW, Palette
 from flowscope.cli.printers.escape import escape
+from flowscope.cli.printers.options import PrinterOptions
 from flowscope.cli.printers.timefmt import TimeFormatter
 from flowscope.common import vocab
 from flowscope.common.accessors import ports
@@ -113,6 +114,15 @@ class FlowText:
         self._policy_names = policy_names
         self._identities: dict[int, str] = {}
         self._verdicts: dict[tuple[int, bool], str] = {}
+
+    @classmethod
+    def for_options(cls, options: PrinterOptions, *, color: bool | None = None) -> FlowText:
+        """The texts `options` ask for; `color` overrides options.color (tables never color)."""
+        return cls(
+            palette=Palette(options.color if color is None else color),
+            ip_translation=options.ip_translation,
+            policy_names=options.policy_names,
+        )
 
     def hosts(self, flow: flow_pb2.Flow) -> tuple[str, str]:
         """SOURCE and DESTINATION: host, then ":port" for TCP, UDP and SCTP."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Final, TextIO
 
-from flowscope.cli.printers.color import Palette
 from flowscope.cli.printers.compact import write_node_status
 from flowscope.cli.printers.escape import escape
 from flowscope.cli.printers.eventtext import (
@@ -52,11 +51,7 @@ class TablePrinter:
         self._table = TabWriter(out, minwidth=MIN_WIDTH, padding=PADDING)
         self._err = err
         self._times = TimeFormatter(options.time_format)
-        self._text = FlowText(
-            palette=Palette(False),
-            ip_translation=options.ip_translation,
-            policy_names=options.policy_names,
-        )
+        self._text = FlowText.for_options(options, color=False)
         self._node_name = options.node_name
         self._debug = options.debug
         self._rows = 0

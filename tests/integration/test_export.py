@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -24,40 +22,8 @@ from flowscope.proto.observer import observer_pb2
 from flowscope.relay.fanout import HubConfig
 from flowscope.relay.relay import Relay
 from flowscope.relay.storage import StoreBackend
-from flowscope.relay.store import StoreConfig
 
 pytestmark = pytest.mark.store
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The module's one chDB path (one engine per process)."""
-    pytest.importorskip("clickhouse_connect")
-    pytest.importorskip("chdb")
-    return tmp_path_factory.mktemp("export-store")
-
-
-@pytest.fixture
-def store(engine: Path, tmp_path: Path) -> Iterator[StoreBackend]:
-    config = StoreConfig(
-        dsn=f"chdb://{engine}",
-        database=f"export_{uuid.uuid4().hex[:12]}",
-        spool_dir=tmp_path / "spool",
-        batch_max_wait=0.2,
-    )
-    backend = StoreBackend.open(config)
-    yield backend
-    backend.close()
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started = [Node("node-1"), Node("node-2")]
-    for node in started:
-        node.start()
-    yield started
-    for node in started:
-        node.stop()
 
 
 def emit_interleaved(nodes: list[Node], count: int) -> None:

@@ -39,13 +39,6 @@ sys.exit(args.func(args))
 """
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("clickhouse_connect")
-    pytest.importorskip("chdb")
-    return tmp_path_factory.mktemp("export-faults-store")
-
-
 def _store_config(engine: Path, tmp_path: Path) -> StoreConfig:
     return StoreConfig(
         dsn=f"chdb://{engine}",
@@ -54,16 +47,6 @@ def _store_config(engine: Path, tmp_path: Path) -> StoreConfig:
         batch_max_wait=0.2,
         retry_interval=0.2,
     )
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started = [Node("node-1"), Node("node-2")]
-    for node in started:
-        node.start()
-    yield started
-    for node in started:
-        node.stop()
 
 
 @contextmanager

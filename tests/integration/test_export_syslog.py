@@ -10,7 +10,6 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -75,16 +74,6 @@ class Receiver:
 
     def close(self) -> None:
         self._listener.close()
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started = [Node("node-1"), Node("node-2")]
-    for node in started:
-        node.start()
-    yield started
-    for node in started:
-        node.stop()
 
 
 def test_syslog_over_tls_gets_every_flow_at_least_once(nodes: list[Node], tmp_path: Path) -> None:

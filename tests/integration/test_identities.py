@@ -9,7 +9,6 @@ import random
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,25 +33,6 @@ pytestmark = pytest.mark.store
 WEB = ("k8s:app=web", "k8s:io.kubernetes.pod.namespace=shop")
 DB = ("k8s:app=db", "k8s:io.kubernetes.pod.namespace=shop")
 API = ("k8s:app=api", "k8s:io.kubernetes.pod.namespace=prod")
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The module's one chDB path (one engine per process)."""
-    pytest.importorskip("clickhouse_connect")
-    pytest.importorskip("chdb")
-    return tmp_path_factory.mktemp("identity-store")
-
-
-@pytest.fixture
-def store_config(engine: Path, tmp_path: Path) -> StoreConfig:
-    """A database of the test's own on the module's engine."""
-    return StoreConfig(
-        dsn=f"chdb://{engine}",
-        database=f"identities_{uuid.uuid4().hex[:12]}",
-        spool_dir=tmp_path / "spool",
-        batch_max_wait=0.2,
-    )
 
 
 class RelayProcess:

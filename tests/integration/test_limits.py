@@ -76,13 +76,6 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The module's one chDB path (one engine per process)."""
-    pytest.importorskip("chdb")
-    return tmp_path_factory.mktemp("limits-store")
-
-
-@pytest.fixture(scope="module")
 def node() -> Iterator[Node]:
     started = Node("node-1")
     started.start()

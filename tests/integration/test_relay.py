@@ -9,10 +9,8 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,41 +30,9 @@ from flowscope.proto.relay import relay_pb2
 from flowscope.relay.peers import Announcer, Peer
 from flowscope.relay.relay import Relay
 from flowscope.relay.storage import StoreBackend
-from flowscope.relay.store import HistoryRequest, StoreConfig
+from flowscope.relay.store import HistoryRequest
 
 pytestmark = pytest.mark.store
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The module's one chDB path (one engine per process)."""
-    pytest.importorskip("clickhouse_connect")
-    pytest.importorskip("chdb")
-    return tmp_path_factory.mktemp("relay-store")
-
-
-@pytest.fixture
-def store(engine: Path, tmp_path: Path) -> Iterator[StoreBackend]:
-    """A store in a database of its own on the module's engine."""
-    config = StoreConfig(
-        dsn=f"chdb://{engine}",
-        database=f"relay_{uuid.uuid4().hex[:12]}",
-        spool_dir=tmp_path / "spool",
-        batch_max_wait=0.2,
-    )
-    backend = StoreBackend.open(config)
-    yield backend
-    backend.close()
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started = [Node("node-1"), Node("node-2")]
-    for node in started:
-        node.start()
-    yield started
-    for node in started:
-        node.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -37,16 +36,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started = [Node("node-1"), Node("node-2")]
-    for node in started:
-        node.start()
-    yield started
-    for node in started:
-        node.stop()
 
 
 def _start(nodes: list[Node], tmp_path: Path, address: str) -> subprocess.Popen[bytes]:

@@ -109,6 +109,19 @@ RESERVED_IDENTITIES: Final[dict[int, str]] = {
 RESERVED_IDENTITY_NUMBERS: Final[dict[str, int]] = {
     name: num for num, name in RESERVED_IDENTITIES.items()
 }
+
+
+def parse_identity(text: str) -> int:
+    """A security identity as the CLI and the UI's filter box take it: a number below 2**32
+    or a reserved name ("world"); ValueError otherwise."""
+    if text in RESERVED_IDENTITY_NUMBERS:
+        return RESERVED_IDENTITY_NUMBERS[text]
+    if text.isdigit() and int(text) < 2**32:
+        return int(text)
+    names = ", ".join(RESERVED_IDENTITY_NUMBERS)
+    raise ValueError(f"not a security identity: expected a number or one of {names}")
+
+
 IDENTITY_HOST: Final = 1
 IDENTITY_WORLD: Final = 2
 # Identities at or above this are allocated for label sets.

@@ -82,15 +82,6 @@ class _Term:
     value: object
 
 
-def _identity(text: str) -> object:
-    if text in vocab.RESERVED_IDENTITY_NUMBERS:
-        return vocab.RESERVED_IDENTITY_NUMBERS[text]
-    if text.isdigit() and int(text) < 2**32:
-        return int(text)
-    names = ", ".join(vocab.RESERVED_IDENTITY_NUMBERS)
-    raise ValueError(f"not a security identity: expected a number or one of {names}")
-
-
 def _workload(text: str) -> object:
     kind, slash, name = text.partition("/")
     if not (name if slash else kind):
@@ -117,7 +108,7 @@ def _verdict(text: str) -> object:
 
 
 _CONVERT: Final[dict[str, Callable[[str], object]]] = {
-    "identity": _identity,
+    "identity": vocab.parse_identity,
     "workload": _workload,
     "tcp-flag": _tcp_flags,
     "verdict": _verdict,

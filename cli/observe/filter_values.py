@@ -35,13 +35,7 @@ def enum_value(enum: _Enum, *, choices: Sequence[str] | None = None) -> Convert:
 
 
 def identity(value: str | None) -> object:
-    text = value or ""
-    if text in vocab.RESERVED_IDENTITY_NUMBERS:
-        return vocab.RESERVED_IDENTITY_NUMBERS[text]
-    if text.isdigit() and int(text) < 2**32:
-        return int(text)
-    names = ", ".join(vocab.RESERVED_IDENTITY_NUMBERS)
-    raise ValueError(f"not a security identity: expected a number or one of {names}")
+    return vocab.parse_identity(value or "")
 
 
 def workload(value: str | None) -> object:

@@ -49,7 +49,7 @@ from flowscope.collector.ring import Event, FlowRing
 from flowscope.common.errors import FilterError, InputError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
-from flowscope.common.grpcserve import start_serving
+from flowscope.common.grpcserve import VersionHeader, start_serving
 from flowscope.common.limits import Refusal, StreamLimiter
 from flowscope.common.tls import ServerTLS, check_listen_address
 from flowscope.proto.flow import flow_pb2
@@ -203,11 +203,10 @@ def _query(
     )
 
 
-class _CallPolicy(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Adds the version header to every call and bounds the streams running at once."""
+class _StreamCap(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Bounds the streams running at once (GetFlows, GetAgentEvents, Follow)."""
 
-    def __init__(self, version: str, max_streams: int) -> None:
-        self._header = ((VERSION_HEADER, version),)
+    def __init__(self, max_streams: int) -> None:
         self.streams = StreamLimiter(max_streams)
 
     def intercept_service(
@@ -218,12 +217,6 @@ class _CallPolicy(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler = continuation(details)
         if handler is None:
             return None
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
         if handler.unary_stream is not None and details.method.startswith(LIMITED_SERVICES):
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream),
@@ -232,22 +225,12 @@ class _CallPolicy(grpc.ServerInterceptor):  # type: ignore[type-arg]
             )
         return handler
 
-    def _unary(
-        self, behaviour: Callable[[Any, grpc.ServicerContext], Any]
-    ) -> Callable[[Any, grpc.ServicerContext], Any]:
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            context.send_initial_metadata(self._header)
-            return behaviour(request, context)
-
-        return call
-
     def _stream(
         self, behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             # One cap for all clients: a node's streams come from its relays and a few CLIs.
             with self.streams.admitted("", context, _describe_refusal):
-                context.send_initial_metadata(self._header)
                 yield from behaviour(request, context)
 
         return call
@@ -268,7 +251,7 @@ class NodeServer:
         self._ring = ring
         self._status = status
         self._stopping = threading.Event()
-        self._policy = _CallPolicy(status.version, config.max_streams)
+        self._policy = _StreamCap(config.max_streams)
         self._health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self.port = 0
@@ -283,7 +266,8 @@ class NodeServer:
             futures.ThreadPoolExecutor(
                 max_workers=config.max_streams + UNARY_WORKERS, thread_name_prefix="flowscope-grpc"
             ),
-            interceptors=[self._policy],
+            # The header last, so refused streams get none.
+            interceptors=[self._policy, VersionHeader(VERSION_HEADER, self._status.version)],
             maximum_concurrent_rpcs=config.max_streams + UNARY_WORKERS + QUEUED_CALLS,
         )
         observer_pb2_grpc.add_ObserverServicer_to_server(

@@ -61,7 +61,7 @@ from flowscope.common.auth import (
 from flowscope.common.errors import FilterError, InputError, StorageError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
-from flowscope.common.grpcserve import start_serving
+from flowscope.common.grpcserve import VersionHeader, start_serving
 from flowscope.common.limits import Refusal, StreamLimiter, client_address
 from flowscope.common.metrics import Metrics
 from flowscope.common.tls import ClientTLS, ServerTLS, check_listen_address, dial
@@ -418,44 +418,6 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
         )
 
 
-class _VersionHeader(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Sends the relay's version header first on every call."""
-
-    def __init__(self, version: str) -> None:
-        self._header = ((VERSION_HEADER, version),)
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],  # type: ignore[type-arg]
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
-        handler = continuation(details)
-        if handler is None:
-            return None
-        header = self._header
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
-
-            def call(request: Any, context: grpc.ServicerContext) -> Any:
-                context.send_initial_metadata(header)
-                return unary(request, context)
-
-            return grpc.unary_unary_rpc_method_handler(
-                call, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.unary_stream is not None:
-            stream = handler.unary_stream
-
-            def streamed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                context.send_initial_metadata(header)
-                yield from stream(request, context)
-
-            return grpc.unary_stream_rpc_method_handler(
-                streamed, handler.request_deserializer, handler.response_serializer
-            )
-        return handler
-
-
 def _span(nanos: int) -> str:
     """A duration as days, hours, minutes and whole seconds: 7d, 1d12h, 90m -> 1h30m."""
     seconds = nanos // NANOS_PER_SECOND
@@ -656,7 +618,7 @@ class RelayServer:
             interceptors.append(TokenAuthInterceptor(verifier, open_methods=HEALTH_METHODS))
         # After the token check, which names the client the stream limits count by.
         interceptors.append(self._limits)
-        interceptors.append(_VersionHeader(self._version))
+        interceptors.append(VersionHeader(VERSION_HEADER, self._version))
         self._identities.load()
         server = grpc.server(
             futures.ThreadPoolExecutor(

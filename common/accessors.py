@@ -81,26 +81,49 @@ def tcp_flag_mask(flags: flow_pb2.TCPFlags) -> int:
     return mask
 
 
-_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_BAD_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# An HTTP URL's parts, after RFC 3986's appendix B: scheme, authority, path. The
+# patterns are written for both Python's re and ClickHouse's RE2, so that the
+# store's SQL (http_path_sql) and http_path() read the same path from a URL.
+URL_PARTS: Final = r"^(?:([A-Za-z][A-Za-z0-9+.-]*):)?(?://([^/?#]*))?([^?#]*)"
+URL_CONTROL: Final = r"[\x00-\x1f\x7f]"
+URL_BRACKETS: Final = r"[\[\]]"
+URL_BRACKETED_HOST: Final = r"^(?:[^@\[\]]*@)?\[[0-9A-Fa-f:.]+\](?::[0-9]*)?$"
+URL_BAD_ESCAPE: Final = r"%(?:[^0-9A-Fa-f]|[0-9A-Fa-f](?:[^0-9A-Fa-f]|$)|$)"
+_URL_PATTERNS: Final = {
+    name: re.compile(pattern)
+    for name, pattern in (
+        ("parts", URL_PARTS),
+        ("control", URL_CONTROL),
+        ("brackets", URL_BRACKETS),
+        ("bracketed", URL_BRACKETED_HOST),
+        ("bad_escape", URL_BAD_ESCAPE),
+    )
+}
 
 
 @functools.lru_cache(maxsize=4096)
 def http_path(url: str) -> str | None:
     """The percent-decoded path of an HTTP request URL ("/v1/x" of "http://h/v1/x?q").
 
-    None when the URL is empty, neither absolute nor an absolute path, or does
-    not parse (bad host, broken percent escape): such a URL has no path to match.
+    None when the URL has no path to match: it is neither absolute (a scheme)
+    nor an absolute path, holds a control character, has a bracketed host that
+    is not an address, a broken percent escape in the path, or a path that does
+    not decode to UTF-8.
     """
-    if not (url.startswith("/") or _URL_SCHEME.match(url)):
+    parts = _URL_PATTERNS["parts"].match(url)
+    assert parts is not None  # every group is optional
+    scheme, authority, path = parts.groups()
+    if _URL_PATTERNS["control"].search(url) or not (scheme or url.startswith("/")):
+        return None
+    brackets = authority and _URL_PATTERNS["brackets"].search(authority)
+    if brackets and not _URL_PATTERNS["bracketed"].match(authority):
+        return None
+    if _URL_PATTERNS["bad_escape"].search(path):
         return None
     try:
-        path = urllib.parse.urlsplit(url).path
-    except ValueError:  # e.g. an unclosed "[" in the host
+        return urllib.parse.unquote_to_bytes(path).decode()
+    except UnicodeDecodeError:
         return None
-    if _BAD_PERCENT_ESCAPE.search(path):
-        return None
-    return urllib.parse.unquote(path)
 
 
 # ICMP type -> (name, {code: name} or None when the type uses no codes), as

@@ -17,9 +17,10 @@ Inserts are columnar: flows_to_arrow() gives a pyarrow Table for
 clickhouse-connect's insert_arrow(), flows_to_columns() one list per column.
 Or ClickHouse decodes the flows itself: each Column's `ingest` SQL computes
 its value from a row of Flow fields that ClickHouse's Protobuf format read
-(`received(path)` names one), and split() gives, from a serialized flow, what
-that row needs beside the flow: its node and sequence, the remainder and the
-HTTP path (relay/store/ddl.py builds the landing table and its view from these).
+(`received(path)` names one) beside the same flow read as a Remainder (`kept`:
+the fields the remainder keeps, messages left serialized), from which SQL
+writes the remainder (relay/store/ddl.py builds the landing table and its view
+from these, relay/store/received.py the format schema).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from flowscope.common import accessors
@@ -43,10 +44,12 @@ Flow = flow_pb2.Flow
 FLOW_COLUMN: Final = "flow"
 PRESENT_COLUMN: Final = "present"
 # The ingest row: the Flow's fields under RECEIVED_PREFIX ("received_source"),
-# beside the remainder and the HTTP path computed from the serialized flow.
+# beside KEPT_FIELD, the flow read as a Remainder (remainder_message()).
 RECEIVED_PREFIX: Final = "received"
-REMAINDER_FIELD: Final = "remainder"
-HTTP_PATH_FIELD: Final = "http_path"
+KEPT_FIELD: Final = "kept"
+# The ingest row's kept fields serialized (kept_sql()): computed once per row, in
+# the view's inner query, then read by the flow column's ingest SQL.
+WRITTEN_FIELD: Final = "kept_written"
 
 Reader = Callable[[Flow], object]
 Writer = Callable[[Flow, Any], None]
@@ -252,8 +255,11 @@ def _packed_address(text: str) -> tuple[bytes | None, bool]:
     address = accessors.ip_address(text)
     if address is None:
         return None, text == ""
-    packed = _IPV4_MAPPED_PREFIX + address.packed if address.version == 4 else address.packed
-    return packed, text == str(address)
+    if address.version == 4:
+        return _IPV4_MAPPED_PREFIX + address.packed, text == str(address)
+    # A zone is not kept; ClickHouse spells ::/96 with an IPv4 tail (_exact_ip_sql).
+    spelled = not address.scope_id and not (int(address) >> 32 == 0 and int(address) >> 16)
+    return address.packed, spelled and text == str(address)
 
 
 def _address(path: str) -> Reader:
@@ -296,6 +302,53 @@ def _ported_l4(data: bytes) -> bool:
     """Whether the columns give a serialized l4 message back exactly: no case, or
     one case (of fewer than 128 bytes) whose fields are all ports and TCP flags."""
     return not data or (data[0] in _PORTED_TAGS and len(data) == 2 + data[1])
+
+
+def _exact_ip_sql() -> str:
+    """SQL: whether the columns give an ingest row's IP back exactly (_exact_ip):
+    each address empty or spelled as the column gives it back, never with an
+    IPv4 tail after IPv6 groups."""
+    checks = [f"{received('IP.ipVersion')} IN ({_numbers(flow_pb2.IPVersion.DESCRIPTOR)})"]
+    for name in ("source", "destination", "source_xlated"):
+        text = received(f"IP.{name}")
+        spelled = (
+            f"replaceRegexpOne(IPv6NumToString(toIPv6OrNull({text})),"
+            " '^::ffff:([0-9.]+)$', '\\\\1')"
+        )
+        checks.append(
+            f"({text} = '' OR (ifNull({text} = {spelled}, false)"
+            f" AND (position({text}, '.') = 0 OR isIPv4String({text}))))"
+        )
+    return " AND ".join(checks)
+
+
+def _ported_l4_sql(data: str) -> str:
+    """SQL: _ported_l4 of serialized l4 bytes."""
+    tags = ", ".join(str(tag) for tag in sorted(_PORTED_TAGS))
+    return (
+        f"(length({data}) = 0 OR (reinterpretAsUInt8(substring({data}, 1, 1)) IN ({tags})"
+        f" AND length({data}) = 2 + reinterpretAsUInt8(substring({data}, 2, 1))))"
+    )
+
+
+def _string_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def http_path_sql(url: str) -> str:
+    """SQL of accessors.http_path(url), from the same patterns."""
+    groups = f"extractGroups({url}, {_string_literal(accessors.URL_PARTS)})"
+    scheme, authority, path = (f"{groups}[{index}]" for index in (1, 2, 3))
+    decoded = f"decodeURLComponent({path})"
+    control = f"match({url}, {_string_literal(accessors.URL_CONTROL)})"
+    brackets = f"match({authority}, {_string_literal(accessors.URL_BRACKETS)})"
+    bracketed = f"match({authority}, {_string_literal(accessors.URL_BRACKETED_HOST)})"
+    bad_escape = f"match({path}, {_string_literal(accessors.URL_BAD_ESCAPE)})"
+    return (
+        f"multiIf({control} OR ({scheme} = '' AND NOT startsWith({url}, '/')), NULL,"
+        f" {brackets} AND NOT {bracketed}, NULL,"
+        f" {bad_escape} OR NOT isValidUTF8({decoded}), NULL, {decoded})"
+    )
 
 
 def _set_l4_case(flow: Flow, number: int) -> None:
@@ -575,6 +628,88 @@ def _presence_sql() -> str:
     return f"toUInt16({' + '.join(bits)})"
 
 
+_REPEATED: Final = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+_OPTIONAL: Final = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
+
+
+def _remainder_view() -> type[Message]:
+    """The Remainder message: a Flow's fields but the rebuilt ones, in number
+    order, messages as bytes (not parsed), enums as numbers; proto2, so that a
+    message set empty stays set. Python reads serialized flows with it
+    (remainder()), ClickHouse an ingest row's `kept` (relay/store/received.py)."""
+    file = descriptor_pb2.FileDescriptorProto(
+        name="flowscope/store/remainder.proto", package="flowscope.store", syntax="proto2"
+    )
+    view = file.message_type.add(name="Remainder")
+    types = {FieldDescriptor.TYPE_MESSAGE: FieldDescriptor.TYPE_BYTES}
+    types[FieldDescriptor.TYPE_ENUM] = FieldDescriptor.TYPE_INT32
+    for field in sorted(Flow.DESCRIPTOR.fields, key=attrgetter("number")):
+        if field.name in _REBUILT:
+            continue
+        view.field.add(
+            name=field.name,
+            number=field.number,
+            type=types.get(field.type, field.type),
+            label=_REPEATED if field.is_repeated else _OPTIONAL,
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("flowscope.store.Remainder"))
+
+
+_RemainderView: Final = _remainder_view()
+def remainder_message() -> Descriptor:
+    """The Remainder message's descriptor (see _remainder_view)."""
+    return cast(Descriptor, _RemainderView.DESCRIPTOR)
+
+
+def kept_sql() -> str:
+    """SQL serializing the fields of an ingest row's `kept` tuple that its remainder
+    holds (IP and l4 only when the columns do not give them back), with ClickHouse's
+    Protobuf format, as the top-level fields of the landing row's message
+    (relay/store/received.py; the insert names it in format_schema). The format
+    puts the message's length first, which the flow column's SQL skips."""
+    fields = []
+    for field in remainder_message().fields:
+        value = f"tupleElement({KEPT_FIELD}, '{field.name}')"
+        if field.name == "IP":
+            value = f"if({_exact_ip_sql()}, NULL, {value})"
+        elif field.name == "l4":
+            value = f"if({_ported_l4_sql(f'ifNull({value}, {_EMPTY})')}, NULL, {value})"
+        fields.append(f"{value} AS {field.name}")
+    return f"formatRow('Protobuf', {', '.join(fields)})"
+
+
+def _remainder_sql() -> str:
+    """SQL of the remainder: kept_sql()'s message without its length (a varint: one
+    byte, and one more for each before it with the high bit set)."""
+    continued = [
+        f"reinterpretAsUInt8(substring({WRITTEN_FIELD}, {index}, 1)) >= 128"
+        for index in range(1, 5)
+    ]
+    skipped = " + ".join(f"({' AND '.join(continued[:count])})" for count in range(1, 5))
+    return f"substring({WRITTEN_FIELD}, 2 + {skipped})"
+
+
+_EMPTY: Final = "''"
+
+
+def remainder(data: bytes) -> bytes:
+    """From a serialized flow, its remainder: the flow without the fields the
+    columns rebuild, in one parse that leaves nested messages as bytes."""
+    view: Any = _RemainderView.FromString(data)
+    view.DiscardUnknownFields()  # the rebuilt fields, unknown to the view
+    if _exact_ip(view.IP):
+        view.ClearField("IP")
+    if _ported_l4(view.l4):
+        view.ClearField("l4")
+    return bytes(view.SerializeToString())
+
+
+def _remainder(flow: Flow) -> bytes:
+    return remainder(flow.SerializeToString())
+
+
 _BLOOM: Final = "bloom_filter(0.01)"
 _COUNTER: Final = "T64, ZSTD(1)"
 
@@ -746,9 +881,14 @@ COLUMNS: Final[tuple[Column, ...]] = (
     _l7("http_code", "UInt32", "l7.http.code", ("http_status_code",)),
     _l7("http_method", "LowCardinality(String)", "l7.http.method", ("http_method",)),
     _l7("http_url", "String", "l7.http.url", ("http_url",)),
-    # NULL when the URL has no path to match (see accessors.http_path); computed
-    # in Python for an ingest row too, where SQL would parse URLs differently.
-    Column("http_path", "Nullable(String)", _http_path, ("http_path",), ingest=HTTP_PATH_FIELD),
+    # NULL when the URL has no path to match (see accessors.http_path).
+    Column(
+        "http_path",
+        "Nullable(String)",
+        _http_path,
+        ("http_path",),
+        ingest=http_path_sql(received("l7.http.url")),
+    ),
     _l7("http_protocol", "LowCardinality(String)", "l7.http.protocol"),
     Column(
         "http_headers",
@@ -781,7 +921,7 @@ COLUMNS: Final[tuple[Column, ...]] = (
         "String",
         lambda f: _remainder(f),
         codec="ZSTD(3)",
-        ingest=f"concat({REMAINDER_FIELD}, {_unknown_enums_sql()})",
+        ingest=f"concat({_remainder_sql()}, {_unknown_enums_sql()})",
     ),
 )
 
@@ -802,62 +942,6 @@ def _presence(flow: Flow) -> int:
         if parent(flow).HasField(name):
             mask |= bit
     return mask
-
-
-_KEYS: Final = ("node_name", "node_sequence")
-_REPEATED: Final = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-_OPTIONAL: Final = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
-
-
-def _remainder_view() -> type[Message]:
-    """A message type that reads a serialized Flow for its remainder: the Flow's
-    fields but the rebuilt ones (node and sequence kept to be read), messages as
-    bytes (not parsed), enums as numbers; proto2, so that a message set empty
-    stays set."""
-    file = descriptor_pb2.FileDescriptorProto(
-        name="flowscope/store/remainder.proto", package="flowscope.store", syntax="proto2"
-    )
-    view = file.message_type.add(name="Remainder")
-    types = {FieldDescriptor.TYPE_MESSAGE: FieldDescriptor.TYPE_BYTES}
-    types[FieldDescriptor.TYPE_ENUM] = FieldDescriptor.TYPE_INT32
-    for field in Flow.DESCRIPTOR.fields:
-        if field.name in _REBUILT and field.name not in _KEYS:
-            continue
-        view.field.add(
-            name=field.name,
-            number=field.number,
-            type=types.get(field.type, field.type),
-            label=_REPEATED if field.is_repeated else _OPTIONAL,
-        )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("flowscope.store.Remainder"))
-
-
-_RemainderView: Final = _remainder_view()
-
-
-def split(data: bytes) -> tuple[str, int, bytes, str | None]:
-    """From a serialized flow: its node name and sequence, its remainder (the
-    flow without the fields the columns rebuild) and its HTTP path (the
-    http_path column's value), in one parse that leaves nested messages as bytes."""
-    view: Any = _RemainderView.FromString(data)
-    node_name, node_sequence = view.node_name, view.node_sequence
-    for name in _KEYS:
-        view.ClearField(name)
-    view.DiscardUnknownFields()  # the rebuilt fields, unknown to the view
-    if _exact_ip(view.IP):
-        view.ClearField("IP")
-    if _ported_l4(view.l4):
-        view.ClearField("l4")
-    l7 = view.l7
-    http_path = accessors.http_path(flow_pb2.Layer7.FromString(l7).http.url) if l7 else None
-    return node_name, node_sequence, view.SerializeToString(), http_path
-
-
-def _remainder(flow: Flow) -> bytes:
-    """The serialized flow without the fields the columns rebuild."""
-    return split(flow.SerializeToString())[2]
 
 
 _BY_NAME: Final[dict[str, Column]] = {column.name: column for column in COLUMNS}

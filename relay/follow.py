@@ -23,7 +23,7 @@ import grpc
 
 from flowscope.common.tls import ClientTLS, dial
 from flowscope.proto.relay import relay_pb2
-from flowscope.proto.stream import stream_pb2, stream_pb2_grpc
+from flowscope.proto.stream import stream_pb2
 from flowscope.relay.peers import Cancellable, Peer
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,22 @@ class FollowConfig:
     tls: ClientTLS | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NodeBatch:
+    """A batch as the node sent it: its wire (a FlowBatch's), and that wire read with
+    the flows left serialized."""
+
+    raw: bytes
+    batch: stream_pb2.EncodedFlowBatch
+
+    @classmethod
+    def parse(cls, raw: bytes) -> NodeBatch:
+        return cls(raw, stream_pb2.EncodedFlowBatch.FromString(raw))
+
+
+_FOLLOW: Final = f"/{stream_pb2.DESCRIPTOR.services_by_name['FlowStream'].full_name}/Follow"
+
+
 class _Failure(Exception):
     def __init__(self, state: NodeState, message: str) -> None:
         super().__init__(message)
@@ -68,7 +84,7 @@ class Follower:
         config: FollowConfig,
         cursor_for: Callable[[str], int],
         on_connected: Callable[[Follower], None],
-        on_batch: Callable[[stream_pb2.FlowBatch], None],
+        on_batch: Callable[[NodeBatch], None],
         on_state: Callable[[Follower, NodeState, str], None],
     ) -> None:
         self.peer = peer
@@ -135,7 +151,13 @@ class Follower:
                 max_batch_flows=config.max_batch_flows,
                 max_batch_latency_ms=round(config.max_batch_latency * 1000),
             )
-            call = stream_pb2_grpc.FlowStreamStub(channel).Follow(request)
+            # The batches' wire is kept as it came, for the store (NodeBatch).
+            follow = channel.unary_stream(
+                _FOLLOW,
+                request_serializer=stream_pb2.FollowRequest.SerializeToString,
+                response_deserializer=NodeBatch.parse,
+            )
+            call = follow(request)
             cancellable: Cancellable = call
             with self._lock:
                 self._call = cancellable
@@ -144,7 +166,8 @@ class Follower:
             if self.node:
                 self._connected(cursor)
             try:
-                for batch in call:
+                for received in call:
+                    batch = received.batch
                     if self.cursor is None:
                         self.node = batch.node_name
                         stored = self._cursor_for(self.node)
@@ -152,7 +175,7 @@ class Follower:
                             self.cursor = stored
                             return True  # reopen at the node's stored cursor
                         self._connected(batch.first_sequence)
-                    self._on_batch(batch)
+                    self._on_batch(received)
                     self.cursor = batch.next_sequence
             except grpc.RpcError as err:
                 raise self._failure(err) from None

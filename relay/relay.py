@@ -33,14 +33,15 @@ from typing import Final
 import flowscope
 from flowscope.common.errors import StorageError
 from flowscope.common.metrics import Metrics, Samples
+from flowscope.proto.flow import flow_pb2
 from flowscope.proto.relay import relay_pb2
-from flowscope.proto.stream import stream_pb2
 from flowscope.relay.fanout import HubConfig, LiveHub
-from flowscope.relay.follow import CONNECTED, FollowConfig, Follower, NodeState
+from flowscope.relay.follow import CONNECTED, FollowConfig, Follower, NodeBatch, NodeState
 from flowscope.relay.peers import NotifyFollower, Peer, PeerSet
 from flowscope.relay.server import NodeInfo, RelayServer, ServerConfig
 from flowscope.relay.storage import FlowStore, StoreBackend
 from flowscope.relay.store import Store, StoreConfig
+from flowscope.relay.store.received import Batch
 from flowscope.relay.store.writer import WriterCounters
 
 log = logging.getLogger(__name__)
@@ -278,18 +279,21 @@ class Relay:
     def _connected(self, follower: Follower) -> None:
         self._hub.follow(follower.label, follower.cursor or 0)
 
-    def _received(self, batch: stream_pb2.FlowBatch) -> None:
+    def _received(self, received: NodeBatch) -> None:
         store = self._store
         assert store is not None
-        try:
-            store.write(batch.flows)
-        except StorageError as err:
-            with self._lock:
-                self.unstored_flows += len(batch.flows)
-            log.error("node %s: %s", batch.node_name, err)
+        batch = received.batch
+        flows = batch.flows
+        if flows:
+            try:
+                store.write_batch(_store_batch(received))
+            except StorageError as err:
+                with self._lock:
+                    self.unstored_flows += len(flows)
+                log.error("node %s: %s", batch.node_name, err)
         with self._lock:
             self._node_unsent += batch.lost
-        self._seen.add(len(batch.flows))
+        self._seen.add(len(flows))
         self._hub.push(batch)
 
     def _state_changed(self, follower: Follower, state: NodeState, message: str) -> None:
@@ -300,3 +304,13 @@ class Relay:
                 state_change=state, node_names=[follower.label], message=message
             )
         )
+
+
+def _store_batch(received: NodeBatch) -> Batch:
+    """A node's batch for the store, as it came: one node's flows in sequence order,
+    named by its first and last flow (read whole: two flows of the batch)."""
+    flows = received.batch.flows
+    first, last = flow_pb2.Flow.FromString(flows[0]), flow_pb2.Flow.FromString(flows[-1])
+    if first.node_name != last.node_name:
+        return Batch(received.raw, len(flows))  # the writer reads each flow's node
+    return Batch(received.raw, len(flows), first.node_name, first.node_sequence, last.node_sequence)

@@ -5,6 +5,7 @@ holds, and answers history from it:
 
     store.cursors()          {node: next sequence to ask for}, after what the store took
     store.write(flows)       hand flows over; queries see them after flush()
+    store.write_batch(batch) the same for a batch as its node sent it
     store.unwritten()        batches taken but not visible yet (spooled while the store fails)
     store.history(request)   the flows a GetFlows request selects, oldest first
     store.covered()          the time range and count of the stored flows
@@ -24,6 +25,7 @@ from flowscope.relay.aggregate_server import AggregateQueries
 from flowscope.relay.identities import IdentityTable
 from flowscope.relay.store import History, HistoryRequest, Store, StoreConfig, TimeRange, ddl
 from flowscope.relay.store.identities import IdentityRows
+from flowscope.relay.store.received import Batch
 
 DRAIN_TIMEOUT: Final = 10.0
 
@@ -35,6 +37,9 @@ class FlowStore(Protocol):
 
     def write(self, flows: Sequence[flow_pb2.Flow]) -> None:
         """Stores flows; StorageError when they cannot even be queued (they are counted)."""
+
+    def write_batch(self, batch: Batch) -> None:
+        """Stores a node's batch as it came; StorageError as write()."""
 
     def flush(self) -> None:
         """Returns once everything written before is visible to queries."""
@@ -77,6 +82,10 @@ class StoreBackend:
     def write(self, flows: Sequence[flow_pb2.Flow]) -> None:
         if flows and not self._store.write(flows):
             raise StorageError(f"the store's queue stayed full: {len(flows)} flows not stored")
+
+    def write_batch(self, batch: Batch) -> None:
+        if not self._store.write_batch(batch):
+            raise StorageError(f"the store's queue stayed full: {batch.size} flows not stored")
 
     def flush(self) -> None:
         if not self._store.drain(DRAIN_TIMEOUT):

@@ -34,6 +34,7 @@ class StoreConfig:
     ("http://user:password@host:8123"). cluster: a ClickHouse cluster name for
     ON CLUSTER DDL with replicated and Distributed tables (server only).
     batch_max_rows / batch_max_wait: an insert happens when either is reached.
+    insert_threads: inserts running at once (each decodes on one engine thread).
     queue_max_batches / enqueue_timeout: write() waits that long for room in
     the writer's queue, then counts the flows as dropped.
     *_ttl: retention of the raw table, the per-minute and per-hour rollups and
@@ -47,7 +48,7 @@ class StoreConfig:
     dsn: str = DEFAULT_DSN
     database: str = "flowscope"
     cluster: str = ""
-    batch_max_rows: int = 50_000
+    batch_max_rows: int = 100_000
     batch_max_wait: float = 1.0
     queue_max_batches: int = 256
     enqueue_timeout: float = 5.0
@@ -60,6 +61,7 @@ class StoreConfig:
     spool_dir: Path = field(default_factory=lambda: Path("/var/lib/flowscope/spool"))
     spool_max_bytes: int = 1 << 30
     retry_interval: float = 1.0
+    insert_threads: int = 2
 
     def __post_init__(self) -> None:
         for name in ("database", "cluster"):
@@ -71,6 +73,8 @@ class StoreConfig:
         for name in ("batch_max_wait", "enqueue_timeout", "retry_interval"):
             if getattr(self, name) <= 0:
                 raise InputError(f"store {name} {getattr(self, name)}: expected more than 0")
+        if not 1 <= self.insert_threads <= 16:
+            raise InputError(f"store insert_threads {self.insert_threads}: expected 1 to 16")
         if self.queue_max_batches < 1:
             raise InputError(f"store queue_max_batches {self.queue_max_batches}: expected >= 1")
         for name in ("raw_ttl", "minute_ttl", "hour_ttl", "system_log_ttl"):

@@ -223,33 +223,67 @@ def _field_type(field: FieldDescriptor) -> str:
     return f"Nullable({_message_type(field.message_type)})"
 
 
-def received_columns() -> list[tuple[str, str]]:
-    """The landing table's columns: the top-level Flow fields the columns' ingest
-    SQL reads (received_<field>), the remainder and the HTTP path."""
+def _kept_type(field: FieldDescriptor) -> str:
+    """The landing type of a Remainder field: NULL when absent (messages as bytes)."""
+    base = _SCALAR_TYPES[field.type]
+    return f"Array({base})" if field.is_repeated else f"Nullable({base})"
+
+
+def _received_fields() -> list[FieldDescriptor]:
+    """The top-level Flow fields the columns' ingest SQL reads (received_<field>)."""
     prefix = f"{schema.RECEIVED_PREFIX}_"
     read = {
         name for column in schema.STORED for name in re.findall(rf"\b{prefix}(\w+)", column.ingest)
     }
-    fields = [field for field in flow_pb2.Flow.DESCRIPTOR.fields if field.name in read]
+    return [field for field in flow_pb2.Flow.DESCRIPTOR.fields if field.name in read]
+
+
+def received_columns() -> list[tuple[str, str]]:
+    """The landing table's columns: its batch's flows as tuples of the Flow fields
+    the ingest SQL reads (received_flow), and the same flows as Remainders
+    (kept_flow)."""
+    received = ", ".join(f"{field.name} {_field_type(field)}" for field in _received_fields())
+    kept = ", ".join(
+        f"{field.name} {_kept_type(field)}" for field in schema.remainder_message().fields
+    )
     return [
-        *((prefix + field.name, _field_type(field)) for field in fields),
-        (schema.REMAINDER_FIELD, "String"),
-        (schema.HTTP_PATH_FIELD, "Nullable(String)"),
+        (f"{schema.RECEIVED_PREFIX}_flow", f"Array(Tuple({received}))"),
+        (f"{schema.KEPT_FIELD}_flow", f"Array(Tuple({kept}))"),
     ]
 
 
 def received_tables(layout: Layout) -> list[str]:
-    """The landing table (Null: it keeps nothing) and the view that decodes what
-    is inserted into it into the raw table (its Distributed table on a cluster)."""
+    """The landing table (Null: it keeps nothing) and the view that decodes each
+    batch inserted into it into flows of the raw table (its Distributed table on a
+    cluster): one row per flow, its fields as received_<field>, its Remainder as
+    kept and the fields of that the remainder holds serialized (kept_written)."""
     columns = ",\n".join(f"    {name} {type_}" for name, type_ in received_columns())
+    fields = "".join(
+        f"        tupleElement(flow, '{field.name}') AS {schema.RECEIVED_PREFIX}_{field.name},\n"
+        for field in _received_fields()
+    )
     expressions = ",\n".join(f"    {column.ingest} AS {column.name}" for column in schema.STORED)
     return [
         f"CREATE TABLE IF NOT EXISTS {layout.name(RECEIVED)}{layout.on_cluster}\n"
         f"(\n{columns}\n)\nENGINE = Null",
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {layout.name(RECEIVED)}_view"
         f"{layout.on_cluster}\nTO {layout.name(RAW)}\n"
-        f"AS SELECT\n{expressions}\nFROM {layout.name(RECEIVED)}",
+        f"AS SELECT\n{expressions}\nFROM (\n    SELECT\n{fields}"
+        f"        kept AS {schema.KEPT_FIELD},\n"
+        f"        {schema.kept_sql()} AS {schema.WRITTEN_FIELD}\n"
+        f"    FROM {layout.name(RECEIVED)}\n"
+        f"    ARRAY JOIN {schema.RECEIVED_PREFIX}_flow AS flow,"
+        f" {schema.KEPT_FIELD}_flow AS kept\n)",
     ]
+
+
+def batch_landing(layout: Layout) -> list[str]:
+    """The landing table and its view, from flow rows to batch rows."""
+    drop = [
+        f"DROP VIEW IF EXISTS {layout.name(RECEIVED)}_view{layout.on_cluster}",
+        f"DROP TABLE IF EXISTS {layout.name(RECEIVED)}{layout.on_cluster}",
+    ]
+    return drop + received_tables(layout)
 
 
 def rollup_select(

@@ -31,6 +31,7 @@ STEPS: Final = (
     Step(4, "per-hour rollup fed by the per-minute rollup", ddl.hourly_from_minutes),
     Step(5, "cluster-wide identities of label sets", identities.identity_table),
     Step(6, "web UI map rollup per minute, with the reply flag", ddl.map_rollup),
+    Step(7, "landing table of batches, the remainder written in SQL", ddl.batch_landing),
 )
 LATEST: Final = STEPS[-1].version
 

@@ -1,74 +1,150 @@
-"""Flows as the store's landing table receives them: rows of ReceivedFlow
-(received.proto) in ClickHouse's length-delimited Protobuf format, which the
+"""Flows as the store's landing table receives them: one row per batch of
+serialized flows, in ClickHouse's length-delimited Protobuf format, which the
 engine decodes into the flow table's columns with the view that
 ddl.received_tables() creates.
 
-The relay has each flow serialized as its node sent it; row() adds, in one
-parse that leaves nested messages as bytes, what SQL cannot compute exactly
-(common/schema.split()): the remainder and the HTTP path. ClickHouse reads
-received.proto, the project's flow.proto it imports and protobuf's well-known
-types from one directory, which format_schema() lays out with links.
+A batch is any message whose field 5 holds serialized flows: a node's
+FlowBatch as it arrived (its other fields are skipped), or flows framed by
+frame(). The row holds the batch twice: read as Flows (`received`), and read
+as Remainders (`kept`: the fields the remainder keeps, nested messages left
+serialized), from which SQL writes each flow's remainder. So Python touches
+no flow: a batch's bytes go to the engine as they came. ClickHouse reads the
+format schema that format_schema() writes, beside the project's flow.proto it
+imports and protobuf's well-known types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from google.protobuf.descriptor import FieldDescriptor
+
 from flowscope.common import schema
 from flowscope.proto.flow import flow_pb2
+from flowscope.proto.stream import stream_pb2
 
-MESSAGE: Final = "ReceivedFlow"
+MESSAGE: Final = "ReceivedBatch"
+# The field of a FlowBatch (and of an EncodedFlowBatch) that holds the flows.
+FLOWS_FIELD: Final = stream_pb2.FlowBatch.DESCRIPTOR.fields_by_name["flows"].number
+_FLOW_TAG: Final = bytes([FLOWS_FIELD << 3 | 2])
 _VARINT_TABLE_SIZE: Final = 1 << 14
-
-
-class Row(NamedTuple):
-    """One flow to insert: its node, sequence and serialized bytes, and the landing
-    row's wire around them (head + flow + tail). A tuple: there is one per flow."""
-
-    node_name: str
-    node_sequence: int
-    flow: bytes
-    head: bytes
-    tail: bytes
-
-
-# Lengths of most flows and remainders are small: their varints, ready.
 _VARINTS: Final = tuple(schema.varint(value) for value in range(_VARINT_TABLE_SIZE))
+_PROTO_TYPES: Final = {
+    FieldDescriptor.TYPE_BYTES: "bytes",
+    FieldDescriptor.TYPE_STRING: "string",
+    FieldDescriptor.TYPE_BOOL: "bool",
+    FieldDescriptor.TYPE_INT32: "int32",
+    FieldDescriptor.TYPE_UINT32: "uint32",
+    FieldDescriptor.TYPE_UINT64: "uint64",
+}
+
+
+class Batch(NamedTuple):
+    """Serialized flows on their way to the store: `data` holds them as field 5
+    entries (a FlowBatch's wire, or frame()'s); `size` flows. When the flows are
+    known to be one node's in sequence order, `node` names it and `first` and
+    `last` are the first and last flow's node_sequence (0: flows without one);
+    node None: nothing is known, the writer reads each flow's."""
+
+    data: bytes
+    size: int
+    node: str | None = None
+    first: int = 0
+    last: int = 0
 
 
 def _length(value: int) -> bytes:
     return _VARINTS[value] if value < _VARINT_TABLE_SIZE else schema.varint(value)
 
 
-def row(flow: bytes) -> Row:
-    """The landing row of one serialized flow."""
-    node_name, node_sequence, remainder, http_path = schema.split(flow)
-    flow_length = _length(len(flow))
-    # Field 2 (remainder), then 3 (http_path) when there is one.
-    tail = b"\x12" + _length(len(remainder)) + remainder
-    if http_path is not None:
-        path = http_path.encode()
-        tail += b"\x1a" + _length(len(path)) + path
-    size = 1 + len(flow_length) + len(flow) + len(tail)
-    # The row's length, then field 1 (received): the flow.
-    return Row(node_name, node_sequence, flow, _length(size) + b"\x0a" + flow_length, tail)
+def frame(flows: Iterable[bytes]) -> bytes:
+    """Serialized flows as field 5 entries: an EncodedFlowBatch with only flows."""
+    return b"".join([part for flow in flows for part in (_FLOW_TAG, _length(len(flow)), flow)])
 
 
-def wire(rows: Iterable[Row]) -> bytes:
-    """rows as one insert's data: length-delimited ReceivedFlow messages."""
-    return b"".join([part for item in rows for part in (item.head, item.flow, item.tail)])
+def batches(flows: Sequence[flow_pb2.Flow]) -> list[Batch]:
+    """Flow messages as batches: each run of one node's flows in sequence order
+    (or without sequences) one batch."""
+    runs: list[list[flow_pb2.Flow]] = []
+    for flow in flows:
+        run = runs[-1] if runs else None
+        if (
+            run is None
+            or run[-1].node_name != flow.node_name
+            or bool(run[-1].node_sequence) != bool(flow.node_sequence)
+            or (flow.node_sequence and flow.node_sequence <= run[-1].node_sequence)
+        ):
+            runs.append([flow])
+        else:
+            run.append(flow)
+    return [
+        Batch(
+            frame(flow.SerializeToString() for flow in run),
+            len(run),
+            run[0].node_name,
+            run[0].node_sequence,
+            run[-1].node_sequence,
+        )
+        for run in runs
+    ]
+
+
+def flows_of(batch: Batch) -> list[bytes]:
+    """A batch's serialized flows, one by one."""
+    return list(stream_pb2.EncodedFlowBatch.FromString(batch.data).flows)
+
+
+def wire(batches: Sequence[Batch]) -> bytes:
+    """batches as one insert's data: length-delimited ReceivedBatch messages, each
+    the batch as field 1 (received) and again as field 2 (kept)."""
+    parts: list[bytes] = []
+    for batch in batches:
+        length = _length(len(batch.data))
+        size = 2 * (1 + len(length) + len(batch.data))
+        parts += (_length(size), b"\x0a", length, batch.data, b"\x12", length, batch.data)
+    return b"".join(parts)
+
+
+def proto() -> str:
+    """The format schema: the landing row, ReceivedBatch. Its fields 1 and 2 are
+    the batch, read as Flows and as Remainders; it also has the Remainder's own
+    fields, never set on input, so that SQL can write a Remainder's fields as
+    a ReceivedBatch (schema.py, _kept_sql)."""
+    fields = [
+        f"  {'repeated' if field.is_repeated else 'optional'} {_PROTO_TYPES[field.type]}"
+        f" {field.name} = {field.number};"
+        for field in schema.remainder_message().fields
+    ]
+    return "\n".join(
+        [
+            "// Generated by flowscope (relay/store/received.py): the store's landing row.",
+            'syntax = "proto2";',
+            "package flowscope.store;",
+            'import "flowscope/proto/flow/flow.proto";',
+            "message Remainder {",
+            *fields,
+            "}",
+            f"message ReceivedFlows {{ repeated .flow.Flow flow = {FLOWS_FIELD}; }}",
+            f"message KeptFlows {{ repeated Remainder flow = {FLOWS_FIELD}; }}",
+            f"message {MESSAGE} {{",
+            "  optional ReceivedFlows received = 1;",
+            "  optional KeptFlows kept = 2;",
+            *fields,
+            "}",
+            "",
+        ]
+    )
 
 
 def format_schema(directory: Path) -> str:
-    """Lay out received.proto with what it imports under directory (links to the
-    project's files); the format_schema setting that names its message."""
+    """Write the format schema under directory, with links to what it imports; the
+    format_schema setting that names its message."""
     flow_proto = Path(flow_pb2.__file__).with_name("flow.proto")
     well_known = resources.files("grpc_tools") / "_proto" / "google"
     links = {
-        directory / "received.proto": Path(__file__).with_name("received.proto"),
         directory / "flowscope" / "proto" / "flow" / "flow.proto": flow_proto,
         directory / "google": Path(str(well_known)),
     }
@@ -77,4 +153,5 @@ def format_schema(directory: Path) -> str:
         if link.is_symlink():
             link.unlink()
         link.symlink_to(target.resolve())
+    (directory / "received.proto").write_text(proto())
     return f"{directory / 'received.proto'}:{MESSAGE}"

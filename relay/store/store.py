@@ -4,14 +4,17 @@ configured TTLs, reloads the per-node cursors and starts the writer; stop()
 writes what is pending and closes. Retention beyond TTLs: a disk watermark
 that drops the raw table's oldest partitions first.
 
-Inserts into embedded chDB send the flows as the nodes serialized them, in
-ClickHouse's Protobuf format, to the landing table whose view decodes them
-(received.py): the engine does the column work, in C++. A ClickHouse server
-reads format schemas only from its own directory, which the relay cannot fill:
-inserts into a server go through Arrow columns that common/schema computes."""
+Inserts into embedded chDB send batches of flows as the nodes serialized them,
+in ClickHouse's Protobuf format, to the landing table whose view decodes them
+(received.py): the engine does the column work, in C++, on one thread per
+insert, with `insert_threads` inserts (each on its own connection) at once.
+A ClickHouse server reads format schemas only from its own directory, which
+the relay cannot fill: inserts into a server go through Arrow columns that
+common/schema computes."""
 
 from __future__ import annotations
 
+import queue
 import shutil
 import tempfile
 import threading
@@ -27,12 +30,15 @@ from flowscope.proto.flow import flow_pb2
 from flowscope.relay.store import ddl, migrations
 from flowscope.relay.store.config import StoreConfig
 from flowscope.relay.store.query import Queries
-from flowscope.relay.store.received import Row, format_schema, wire
+from flowscope.relay.store.received import Batch, batches, flows_of, format_schema, frame, wire
 from flowscope.relay.store.spool import Spool
 from flowscope.relay.store.writer import InsertObserver, Writer, WriterCounters
 
 # Called with the table name before every insert; raising makes the insert fail.
 FaultHook = Callable[[str], None]
+# Every insert's settings: the views' rows are grouped already, summing them on
+# insert again only costs time.
+_INSERT_SETTINGS = {"optimize_on_insert": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +68,17 @@ class Store:
         )
         self.before_insert = before_insert
         self._client: Any = None
+        # The connections inserts take turns on (the writer inserts from several threads).
+        self._insert_clients: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._opened: list[Any] = []
         self._lock = threading.Lock()
+        self._watermark_lock = threading.Lock()
         self._spool = Spool(config.spool_dir, config.spool_max_bytes)
         self._writer: Writer | None = None
         self._partitions_dropped = 0
         self._next_watermark = 0.0
         self._schema_directory: Path | None = None
-        self._insert_settings: dict[str, object] = {}
+        self._insert_settings: dict[str, object] = dict(_INSERT_SETTINGS)
         self.queries = Queries(self.select, self.layout)
 
     def start(self) -> None:
@@ -76,6 +86,7 @@ class Store:
 
         try:
             self._client = clickhouse_connect.get_client(dsn=self.config.dsn)
+            self._opened.append(self._client)
             migrations.migrate(self._client, self.layout)
             settings = {"materialize_ttl_after_modify": 0}
             for statement in ddl.modify_ttls(self.layout):
@@ -83,7 +94,11 @@ class Store:
             self._cap_system_logs()
             if self.embedded:
                 self._schema_directory = Path(tempfile.mkdtemp(prefix="flowscope-schema-"))
-                self._insert_settings = {"format_schema": format_schema(self._schema_directory)}
+                self._insert_settings["format_schema"] = format_schema(self._schema_directory)
+            for _ in range(self.config.insert_threads):
+                client = clickhouse_connect.get_client(dsn=self.config.dsn)
+                self._opened.append(client)
+                self._insert_clients.put(client)
         except Exception as error:
             self._close()
             raise StorageError(f"store {self.config.dsn}: {error}") from error
@@ -109,21 +124,28 @@ class Store:
         self._close()
 
     def _close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in self._opened:
+            client.close()
+        self._opened.clear()
+        self._insert_clients = queue.SimpleQueue()
+        self._client = None
         if self._schema_directory is not None:
             shutil.rmtree(self._schema_directory, ignore_errors=True)
             self._schema_directory = None
 
     def write(self, flows: Sequence[flow_pb2.Flow]) -> bool:
         """Queue flows for the store; False when the writer's queue stayed full."""
-        return self.write_serialized([flow.SerializeToString() for flow in flows])
+        return self._running().submit(batches(flows))
 
     def write_serialized(self, flows: Sequence[bytes]) -> bool:
         """Queue serialized flows (as nodes send them) for the store; False when the
         writer's queue stayed full."""
-        return self._running().submit(flows)
+        return self._running().submit([Batch(frame(flows), len(flows))])
+
+    def write_batch(self, batch: Batch) -> bool:
+        """Queue a batch as a node sent it (a FlowBatch's wire); False when the
+        writer's queue stayed full."""
+        return self._running().submit([batch])
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Write everything written so far (or spool it); True when done within timeout."""
@@ -206,30 +228,42 @@ class Store:
         rows: Sequence[Sequence[Any]] = result.result_rows
         return rows
 
-    def _insert_received(self, rows: Sequence[Row]) -> None:
-        """Insert rows into the landing table, in the Protobuf format (chDB)."""
+    def _insert_received(self, batches: Sequence[Batch]) -> None:
+        """Insert batches into the landing table, in the Protobuf format (chDB)."""
         table = self.layout.name(ddl.RECEIVED)
         if self.before_insert is not None:
             self.before_insert(table)
-        data = wire(rows)
-        with self._lock:
-            self._client.raw_insert(table, None, data, self._insert_settings, "Protobuf")
+        data = wire(batches)
+        client = self._insert_clients.get()
+        try:
+            client.raw_insert(table, None, data, self._insert_settings, "Protobuf")
+        finally:
+            self._insert_clients.put(client)
         self._after_insert()
 
-    def _insert_arrow(self, rows: Sequence[Row]) -> None:
-        """Insert rows into the raw table as Arrow columns (a ClickHouse server)."""
+    def _insert_arrow(self, batches: Sequence[Batch]) -> None:
+        """Insert batches into the raw table as Arrow columns (a ClickHouse server)."""
         table = self.layout.name(ddl.RAW)
         if self.before_insert is not None:
             self.before_insert(table)
-        data = schema.flows_to_arrow([flow_pb2.Flow.FromString(row.flow) for row in rows])
-        with self._lock:
-            self._client.insert_arrow(table, data)
+        flows = [flow_pb2.Flow.FromString(flow) for batch in batches for flow in flows_of(batch)]
+        data = schema.flows_to_arrow(flows)
+        client = self._insert_clients.get()
+        try:
+            client.insert_arrow(table, data, settings=self._insert_settings)
+        finally:
+            self._insert_clients.put(client)
         self._after_insert()
 
     def _after_insert(self) -> None:
-        if self.config.disk_watermark_bytes and time.monotonic() >= self._next_watermark:
-            self._next_watermark = time.monotonic() + self.config.watermark_interval
-            self.enforce_watermark()
+        if not self.config.disk_watermark_bytes or time.monotonic() < self._next_watermark:
+            return
+        if self._watermark_lock.acquire(blocking=False):  # one insert thread checks
+            try:
+                self._next_watermark = time.monotonic() + self.config.watermark_interval
+                self.enforce_watermark()
+            finally:
+                self._watermark_lock.release()
 
     def _cap_system_logs(self) -> None:
         """A TTL on ClickHouse's own log tables, where the engine has them."""

@@ -1,24 +1,27 @@
-"""The store's writer: serialized flows become landing rows (received.py) in the
-submitting thread, while the writer's thread inserts; a bounded queue; the
-thread batches rows by size and by time into inserts, drops what the per-node
-cursor says is already stored, and sends batches the store refuses to the
-spool, replaying it in order once the store takes inserts again. Everything
-lost is counted."""
+"""The store's writer: batches of serialized flows (received.Batch) wait in a
+bounded queue; the writer's thread drops what the per-node cursor says is
+already stored, gathers batches into inserts by size and by time, and runs
+`insert_threads` inserts at once (each insert decodes on one engine thread).
+Inserts the store refuses go to the spool, which is replayed in order once the
+store takes inserts again. Everything lost is counted."""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flowscope.common.errors import StorageError
+from flowscope.proto.flow import flow_pb2
 from flowscope.relay.store.config import StoreConfig
-from flowscope.relay.store.received import Row, row
+from flowscope.relay.store.received import Batch, flows_of, frame
 from flowscope.relay.store.spool import Spool
 
-Insert = Callable[[Sequence[Row]], None]
+Insert = Callable[[Sequence[Batch]], None]
 # Told of every insert the store took: its rows and the seconds it took (for metrics).
 InsertObserver = Callable[[int, float], None]
 
@@ -44,7 +47,8 @@ _STOP = object()
 
 
 class Writer:
-    """Batches flows into insert(); inert until start()."""
+    """Batches flows into insert(), which must be safe to call from several threads
+    at once; inert until start()."""
 
     def __init__(
         self,
@@ -61,28 +65,39 @@ class Writer:
         self._cursors = cursors
         self._queue: queue.Queue[object] = queue.Queue(config.queue_max_batches)
         self._thread: threading.Thread | None = None
+        self._inserters: ThreadPoolExecutor | None = None
+        self._in_flight: deque[Future[None]] = deque()
+        # Guards the counters and the spool against the insert threads.
+        self._lock = threading.Lock()
         self._next_retry = 0.0
         self.counters = WriterCounters()
 
     def start(self) -> None:
+        self._inserters = ThreadPoolExecutor(
+            self._config.insert_threads, thread_name_prefix="flowscope-store-insert"
+        )
         self._thread = threading.Thread(
             target=self._run, name="flowscope-store-writer", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
-        """Write what is pending (to the store or the spool), then end the thread."""
+        """Write what is pending (to the store or the spool), then end the threads."""
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        if self._inserters is not None:
+            self._inserters.shutdown()
+            self._inserters = None
 
-    def submit(self, flows: Sequence[bytes]) -> bool:
-        """Queue serialized flows for the store; False, counted, when the queue stays full."""
+    def submit(self, batches: Sequence[Batch]) -> bool:
+        """Queue batches for the store; False, counted, when the queue stays full."""
         try:
-            self._queue.put(list(map(row, flows)), timeout=self._config.enqueue_timeout)
+            self._queue.put(list(batches), timeout=self._config.enqueue_timeout)
         except queue.Full:
-            self.counters.queue_overflow += len(flows)
+            with self._lock:
+                self.counters.queue_overflow += sum(batch.size for batch in batches)
             return False
         return True
 
@@ -97,7 +112,8 @@ class Writer:
         return dict(self._cursors)
 
     def _run(self) -> None:
-        pending: list[Row] = []
+        pending: list[Batch] = []
+        rows = 0
         deadline = 0.0
         limit = self._config.batch_max_rows
         while True:
@@ -107,86 +123,139 @@ class Writer:
             except queue.Empty:
                 item = None
             if isinstance(item, list):
-                if not pending:
-                    deadline = time.monotonic() + self._config.batch_max_wait
-                pending += self._fresh(item)
-            while len(pending) >= limit:
-                self._write(pending[:limit])
-                pending = pending[limit:]
+                for batch in item:
+                    for piece in _pieces(self._fresh(batch), limit):
+                        if not pending:
+                            deadline = time.monotonic() + self._config.batch_max_wait
+                        pending.append(piece)
+                        rows += piece.size
+                        if rows >= limit:
+                            self._dispatch(pending)
+                            pending, rows = [], 0
             final = item is _STOP or isinstance(item, threading.Event)
             if pending and (final or time.monotonic() >= deadline):
-                self._write(pending)
-                pending = []
+                self._dispatch(pending)
+                pending, rows = [], 0
             if len(self._spool) and (final or time.monotonic() >= self._next_retry):
+                self._settle()
                 self._replay()
+            if final:
+                self._settle()
             if isinstance(item, threading.Event):
                 item.set()
             if item is _STOP:
                 return
 
-    def _fresh(self, rows: list[Row]) -> list[Row]:
-        """rows past their node's cursor (flows without a sequence always pass)."""
-        self.counters.received += len(rows)
+    def _fresh(self, batch: Batch) -> Batch | None:
+        """The batch's flows past their node's cursor (flows without a sequence
+        always pass): the batch itself when all are, None when none is."""
+        self.counters.received += batch.size
         cursors = self._cursors
+        if batch.node is not None:
+            if not batch.first:
+                return batch
+            if batch.first > cursors.get(batch.node, 0):
+                cursors[batch.node] = batch.last
+                return batch
+            if batch.last <= cursors.get(batch.node, 0):
+                with self._lock:
+                    self.counters.duplicates += batch.size
+                return None
         fresh = []
-        for item in rows:
-            sequence = item.node_sequence
+        for flow in flows_of(batch):
+            keys = flow_pb2.Flow.FromString(flow)
+            sequence = keys.node_sequence
             if sequence:
-                node = item.node_name
-                if sequence <= cursors.get(node, 0):
-                    self.counters.duplicates += 1
+                if sequence <= cursors.get(keys.node_name, 0):
                     continue
-                cursors[node] = sequence
-            fresh.append(item)
-        return fresh
+                cursors[keys.node_name] = sequence
+            fresh.append(flow)
+        with self._lock:
+            self.counters.duplicates += batch.size - len(fresh)
+        if len(fresh) == batch.size:
+            return batch
+        return Batch(frame(fresh), len(fresh)) if fresh else None
 
-    def _write(self, rows: list[Row]) -> None:
-        if len(self._spool):
-            self._to_spool(rows)  # behind older spooled batches, to keep the order
-            return
-        if self._try_insert(rows):
-            self.counters.stored += len(rows)
+    def _dispatch(self, batches: list[Batch]) -> None:
+        """Write batches on an insert thread, once one is free."""
+        assert self._inserters is not None
+        if len(self._in_flight) >= self._config.insert_threads:
+            self._in_flight.popleft().result()
+        self._in_flight.append(self._inserters.submit(self._write, batches))
+
+    def _settle(self) -> None:
+        """Wait for the inserts in flight."""
+        while self._in_flight:
+            self._in_flight.popleft().result()
+
+    def _write(self, batches: list[Batch]) -> None:
+        with self._lock:
+            behind = len(self._spool) > 0
+        if behind:
+            self._to_spool(batches)  # behind older spooled batches, to keep the order
+        elif self._try_insert(batches):
+            with self._lock:
+                self.counters.stored += sum(batch.size for batch in batches)
         else:
-            self._to_spool(rows)
+            self._to_spool(batches)
 
-    def _try_insert(self, rows: Sequence[Row]) -> bool:
+    def _try_insert(self, batches: Sequence[Batch]) -> bool:
         started = time.monotonic()
         try:
-            self._insert(rows)
+            self._insert(batches)
         except Exception as error:  # any failure of the store: the spool takes over
-            self.counters.insert_failures += 1
-            self.counters.last_error = f"{type(error).__name__}: {error}"
-            self._next_retry = time.monotonic() + self._config.retry_interval
+            with self._lock:
+                self.counters.insert_failures += 1
+                self.counters.last_error = f"{type(error).__name__}: {error}"
+                self._next_retry = time.monotonic() + self._config.retry_interval
             return False
-        self.counters.inserts += 1
+        with self._lock:
+            self.counters.inserts += 1
         if self._on_insert is not None:
-            self._on_insert(len(rows), time.monotonic() - started)
+            self._on_insert(sum(batch.size for batch in batches), time.monotonic() - started)
         return True
 
-    def _to_spool(self, rows: list[Row]) -> None:
-        try:
-            spooled = self._spool.append([item.flow for item in rows])
-        except OSError as error:  # a full or read-only spool disk loses the batch, counted
-            self.counters.last_error = f"spool: {error}"
-            spooled = False
-        if spooled:
-            self.counters.spooled += len(rows)
-        else:
-            self.counters.spool_overflow += len(rows)
+    def _to_spool(self, batches: list[Batch]) -> None:
+        flows = [flow for batch in batches for flow in flows_of(batch)]
+        with self._lock:
+            try:
+                spooled = self._spool.append(flows)
+            except OSError as error:  # a full or read-only spool disk loses the batch, counted
+                self.counters.last_error = f"spool: {error}"
+                spooled = False
+            if spooled:
+                self.counters.spooled += len(flows)
+            else:
+                self.counters.spool_overflow += len(flows)
 
     def _replay(self) -> None:
+        """Insert the spooled batches, oldest first, while the store takes them (no
+        insert is in flight: the writer's thread settled them)."""
         while True:
             try:
                 entry = self._spool.oldest()
             except StorageError as error:  # set aside by the spool; the next one is tried
-                self.counters.spool_corrupt_files += 1
-                self.counters.last_error = str(error)
+                with self._lock:
+                    self.counters.spool_corrupt_files += 1
+                    self.counters.last_error = str(error)
                 continue
             if entry is None:
                 return
             path, flows = entry
-            if not self._try_insert(list(map(row, flows))):
+            if not self._try_insert([Batch(frame(flows), len(flows))]):
                 return
-            self._spool.remove(path)
-            self.counters.replayed += len(flows)
-            self.counters.stored += len(flows)
+            with self._lock:
+                self._spool.remove(path)
+                self.counters.replayed += len(flows)
+                self.counters.stored += len(flows)
+
+
+def _pieces(batch: Batch | None, limit: int) -> list[Batch]:
+    """batch in pieces of at most limit flows (most batches are one piece)."""
+    if batch is None:
+        return []
+    if batch.size <= limit:
+        return [batch]
+    flows = flows_of(batch)
+    pieces = [flows[start : start + limit] for start in range(0, len(flows), limit)]
+    return [Batch(frame(piece), len(piece)) for piece in pieces]

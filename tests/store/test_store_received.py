@@ -18,7 +18,7 @@ from test_schema_roundtrip import _full_flows
 from flowscope.common import schema
 from flowscope.proto.flow import flow_pb2
 from flowscope.relay.store import HistoryRequest, Store, ddl
-from flowscope.relay.store.received import row, wire
+from flowscope.relay.store.received import Batch, batches, flows_of, frame, wire
 
 pytestmark = pytest.mark.store
 
@@ -157,41 +157,43 @@ def test_unknown_enum_numbers_leave_their_columns_at_zero(store: Store) -> None:
     [
         (
             EDGES[1],
-            (
-                "lab/a",
-                0,
-                flow_pb2.Flow(
-                    IP=EDGES[1].IP,
-                    l4=EDGES[1].l4,
-                    l7=EDGES[1].l7,
-                    ingress_denied_by=EDGES[1].ingress_denied_by,
-                ),
-                "/a b",
+            flow_pb2.Flow(
+                IP=EDGES[1].IP,
+                l4=EDGES[1].l4,
+                l7=EDGES[1].l7,
+                ingress_denied_by=EDGES[1].ingress_denied_by,
             ),
         ),
-        (
-            EDGES[2],
-            (
-                "lab/b",
-                12,
-                flow_pb2.Flow(IP=EDGES[2].IP, l7=EDGES[2].l7, Summary="DNS"),
-                None,
-            ),
-        ),
-        (EDGES[3], ("lab/b", 13, flow_pb2.Flow(l7=EDGES[3].l7), None)),
-        (flow_pb2.Flow(), ("", 0, flow_pb2.Flow(), None)),
+        (EDGES[2], flow_pb2.Flow(IP=EDGES[2].IP, l7=EDGES[2].l7, Summary="DNS")),
+        (EDGES[3], flow_pb2.Flow(l7=EDGES[3].l7)),
+        (flow_pb2.Flow(), flow_pb2.Flow()),
     ],
 )
-def test_split(flow: flow_pb2.Flow, expected: tuple[str, int, flow_pb2.Flow, str | None]) -> None:
-    node_name, node_sequence, remainder, http_path = schema.split(flow.SerializeToString())
-    assert (node_name, node_sequence, flow_pb2.Flow.FromString(remainder), http_path) == expected
+def test_remainder(flow: flow_pb2.Flow, expected: flow_pb2.Flow) -> None:
+    assert flow_pb2.Flow.FromString(schema.remainder(flow.SerializeToString())) == expected
 
 
-def test_rows_are_length_delimited_received_flows() -> None:
-    flow = EDGES[3].SerializeToString()
-    remainder = schema.split(flow)[2]
-    assert len(flow) < 128 and len(remainder) < 128  # one-byte lengths below
-    body = bytes([0x0A, len(flow)]) + flow + bytes([0x12, len(remainder)]) + remainder
-    assert wire([row(flow), row(flow)]) == (bytes([len(body)]) + body) * 2
-    path = EDGES[1].SerializeToString()
-    assert wire([row(path)]).endswith(b"\x1a\x04/a b")
+def test_landing_rows_hold_the_batch_twice() -> None:
+    flows = [flow_pb2.Flow(node_name=name).SerializeToString() for name in ("a", "bc")]
+    data = frame(flows)
+    assert data == b"".join(bytes([0x2A, len(flow)]) + flow for flow in flows)
+    assert len(data) < 62  # one-byte lengths below
+    body = bytes([0x0A, len(data)]) + data + bytes([0x12, len(data)]) + data
+    assert wire([Batch(data, 2), Batch(data, 2)]) == (bytes([len(body)]) + body) * 2
+
+
+def test_batches_are_runs_of_one_node_in_sequence() -> None:
+    def flow(node: str, sequence: int) -> flow_pb2.Flow:
+        return flow_pb2.Flow(node_name=node, node_sequence=sequence)
+
+    flows = [flow("a", 1), flow("a", 2), flow("b", 1), flow("a", 3), flow("a", 3)]
+    flows += [flow("c", 0), flow("c", 0)]
+    runs = batches(flows)
+    assert [(b.node, b.first, b.last, b.size) for b in runs] == [
+        ("a", 1, 2, 2),
+        ("b", 1, 1, 1),
+        ("a", 3, 3, 1),
+        ("a", 3, 3, 1),
+        ("c", 0, 0, 2),
+    ]
+    assert flows_of(runs[0]) == [f.SerializeToString() for f in flows[:2]]

@@ -85,13 +85,16 @@ def test_a_slow_client_gets_a_lost_event_for_what_overflowed() -> None:
     assert subscription.take(timeout=0) == []
 
 
-def _batch(node: str, first: int, times: list[int], lost: int = 0) -> stream_pb2.FlowBatch:
-    batch = stream_pb2.FlowBatch(
+def _batch(
+    node: str, first: int, times: list[int], lost: int = 0
+) -> stream_pb2.EncodedFlowBatch:
+    batch = stream_pb2.EncodedFlowBatch(
         node_name=node, first_sequence=first, next_sequence=first + len(times) + lost, lost=lost
     )
     for offset, time_ns in enumerate(times):
-        flow = batch.flows.add(node_name=node, node_sequence=first + lost + offset)
+        flow = flow_pb2.Flow(node_name=node, node_sequence=first + lost + offset)
         flow.time.FromNanoseconds(time_ns)
+        batch.flows.append(flow.SerializeToString())
     return batch
 
 
@@ -99,6 +102,8 @@ def test_the_cut_is_where_a_new_subscription_starts_for_each_node() -> None:
     hub = LiveHub(HubConfig(sort_buffer=100, drain_timeout=60.0), "relay")
     hub.follow("a", 10)
     hub.follow("b", 50)
+    _, first_cut = hub.subscribe()
+    assert first_cut == {"a": 10, "b": 50}
     hub.push(_batch("a", 10, [100, 300]))  # held: b has sent nothing yet
     subscription, cut = hub.subscribe()
     assert cut == {"a": 10, "b": 50}
@@ -108,3 +113,19 @@ def test_the_cut_is_where_a_new_subscription_starts_for_each_node() -> None:
     assert [(r.node_name, r.flow.node_sequence) for r in taken[1:]] == [("a", 10), ("b", 53)]
     _, cut = hub.subscribe()
     assert cut == {"a": 11, "b": 54}
+
+
+def test_without_subscriptions_the_hub_holds_nothing() -> None:
+    hub = LiveHub(HubConfig(sort_buffer=100, drain_timeout=60.0), "relay")
+    hub.follow("a", 10)
+    hub.follow("b", 50)
+    gone, _ = hub.subscribe()
+    hub.push(_batch("a", 10, [100, 300]))  # held: b has sent nothing yet
+    hub.unsubscribe(gone)
+    hub.push(_batch("a", 12, [400]))  # nobody follows: neither read nor held
+    subscription, cut = hub.subscribe()
+    assert cut == {"a": 13, "b": 50}
+    hub.push(_batch("b", 50, [200]))
+    hub.push(_batch("a", 13, [500]))
+    taken = subscription.take(timeout=0)
+    assert [(r.node_name, r.flow.node_sequence) for r in taken] == [("b", 50)]

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_store_ingest import cpu_model, realistic_flows  # noqa: E402
+from bench_store_ingest import collector_batches, cpu_model, realistic_flows  # noqa: E402
 
 from flowscope.relay.store import Store, StoreConfig  # noqa: E402
 
@@ -34,9 +34,8 @@ def main() -> int:
         )
         store = Store(config)
         store.start()
-        serialized = [flow.SerializeToString() for flow in flows]
-        for start in range(0, len(serialized), 1000):  # through the writer, as ingested
-            store.write_serialized(serialized[start : start + 1000])
+        for batch in collector_batches(flows):  # through the writer, as the relay ingests
+            store.write_batch(batch)
         store.drain(600)
         store.optimize()
         parts = store.select(

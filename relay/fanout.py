@@ -136,11 +136,10 @@ class LiveHub:
             self._merge.stop_waiting(node)
             self._deliver(self._merge.release())
 
-    def push(self, batch: stream_pb2.EncodedFlowBatch) -> None:
+    def push(self, batch: stream_pb2.FlowBatch) -> None:
         """A node's batch, as received; its flows join the merge. With no subscription
-        nothing is held: the flows are not even read."""
+        nothing is held (nor a response made)."""
         node = batch.node_name
-        items = self._items(batch) if self._subscriptions else None
         with self._lock:
             for lost in self._losses(batch):
                 self._offer(lost)
@@ -148,17 +147,13 @@ class LiveHub:
             if not self._subscriptions:
                 self._merge.release(everything=True)  # so that a new cut is _next
                 return
-            self._merge.push(node, items if items is not None else self._items(batch))
+            items = [
+                MergeItem(flow.node_sequence, _time_ns(response), response)
+                for flow in batch.flows
+                for response in (Response(flow=flow, node_name=node, time=flow.time),)
+            ]
+            self._merge.push(node, items)
             self._deliver(self._merge.release())
-
-    @staticmethod
-    def _items(batch: stream_pb2.EncodedFlowBatch) -> list[MergeItem]:
-        node = batch.node_name
-        return [
-            MergeItem(flow.node_sequence, _time_ns(response), response)
-            for flow in map(flow_pb2.Flow.FromString, batch.flows)
-            for response in (Response(flow=flow, node_name=node, time=flow.time),)
-        ]
 
     def publish(self, status: relay_pb2.NodeStatusEvent) -> None:
         """A node status event, to every subscription now."""
@@ -192,7 +187,7 @@ class LiveHub:
             depths = [subscription.depth() for subscription in self._subscriptions]
         return sum(depths), max(depths, default=0)
 
-    def _losses(self, batch: stream_pb2.EncodedFlowBatch) -> list[Response]:
+    def _losses(self, batch: stream_pb2.FlowBatch) -> list[Response]:
         """The node's lost events, and one for the entries its ring overwrote unsent."""
         node = batch.node_name
         responses = [

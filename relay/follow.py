@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from flowscope.common.tls import ClientTLS, dial
 from flowscope.proto.relay import relay_pb2
@@ -49,15 +50,11 @@ class FollowConfig:
 
 @dataclass(frozen=True, slots=True)
 class NodeBatch:
-    """A batch as the node sent it: its wire (a FlowBatch's), and that wire read with
-    the flows left serialized."""
+    """A batch as the node sent it: its wire, kept for the store, and the FlowBatch
+    read from it (which checks the wire before the store takes it)."""
 
     raw: bytes
-    batch: stream_pb2.EncodedFlowBatch
-
-    @classmethod
-    def parse(cls, raw: bytes) -> NodeBatch:
-        return cls(raw, stream_pb2.EncodedFlowBatch.FromString(raw))
+    batch: stream_pb2.FlowBatch
 
 
 _FOLLOW: Final = f"/{stream_pb2.DESCRIPTOR.services_by_name['FlowStream'].full_name}/Follow"
@@ -155,7 +152,7 @@ class Follower:
             follow = channel.unary_stream(
                 _FOLLOW,
                 request_serializer=stream_pb2.FollowRequest.SerializeToString,
-                response_deserializer=NodeBatch.parse,
+                response_deserializer=None,
             )
             call = follow(request)
             cancellable: Cancellable = call
@@ -166,8 +163,8 @@ class Follower:
             if self.node:
                 self._connected(cursor)
             try:
-                for received in call:
-                    batch = received.batch
+                for raw in call:
+                    batch = self._read(raw)
                     if self.cursor is None:
                         self.node = batch.node_name
                         stored = self._cursor_for(self.node)
@@ -175,7 +172,7 @@ class Follower:
                             self.cursor = stored
                             return True  # reopen at the node's stored cursor
                         self._connected(batch.first_sequence)
-                    self._on_batch(received)
+                    self._on_batch(NodeBatch(raw, batch))
                     self.cursor = batch.next_sequence
             except grpc.RpcError as err:
                 raise self._failure(err) from None
@@ -183,6 +180,12 @@ class Follower:
                 with self._lock:
                     self._call = None
         raise _Failure(UNAVAILABLE, f"{self.peer.address} ended the stream")
+
+    def _read(self, raw: bytes) -> stream_pb2.FlowBatch:
+        try:
+            return stream_pb2.FlowBatch.FromString(raw)
+        except DecodeError as error:
+            raise _Failure(ERROR, f"{self.peer.address} sent a malformed batch: {error}") from None
 
     def _resume_cursor(self) -> int:
         if self.cursor is None and self.node:

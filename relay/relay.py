@@ -33,7 +33,6 @@ from typing import Final
 import flowscope
 from flowscope.common.errors import StorageError
 from flowscope.common.metrics import Metrics, Samples
-from flowscope.proto.flow import flow_pb2
 from flowscope.proto.relay import relay_pb2
 from flowscope.relay.fanout import HubConfig, LiveHub
 from flowscope.relay.follow import CONNECTED, FollowConfig, Follower, NodeBatch, NodeState
@@ -307,10 +306,9 @@ class Relay:
 
 
 def _store_batch(received: NodeBatch) -> Batch:
-    """A node's batch for the store, as it came: one node's flows in sequence order,
-    named by its first and last flow (read whole: two flows of the batch)."""
+    """A node's batch for the store, as it came: one node's flows in sequence order."""
     flows = received.batch.flows
-    first, last = flow_pb2.Flow.FromString(flows[0]), flow_pb2.Flow.FromString(flows[-1])
+    first, last = flows[0], flows[-1]
     if first.node_name != last.node_name:
         return Batch(received.raw, len(flows))  # the writer reads each flow's node
     return Batch(received.raw, len(flows), first.node_name, first.node_sequence, last.node_sequence)

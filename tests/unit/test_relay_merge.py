@@ -85,16 +85,13 @@ def test_a_slow_client_gets_a_lost_event_for_what_overflowed() -> None:
     assert subscription.take(timeout=0) == []
 
 
-def _batch(
-    node: str, first: int, times: list[int], lost: int = 0
-) -> stream_pb2.EncodedFlowBatch:
-    batch = stream_pb2.EncodedFlowBatch(
+def _batch(node: str, first: int, times: list[int], lost: int = 0) -> stream_pb2.FlowBatch:
+    batch = stream_pb2.FlowBatch(
         node_name=node, first_sequence=first, next_sequence=first + len(times) + lost, lost=lost
     )
     for offset, time_ns in enumerate(times):
-        flow = flow_pb2.Flow(node_name=node, node_sequence=first + lost + offset)
+        flow = batch.flows.add(node_name=node, node_sequence=first + lost + offset)
         flow.time.FromNanoseconds(time_ns)
-        batch.flows.append(flow.SerializeToString())
     return batch
 
 

@@ -2,17 +2,21 @@
  *
  * - fs_from_ep / fs_to_ep: tc (clsact) programs on the host side of each endpoint's veth,
  *   ingress (from-endpoint) and egress (to-endpoint). They parse L2-L4, keep per-connection
- *   state and counters in conn_map, enforce network policy on the forward direction of each
- *   connection (bpf/policy.h), and send an event only when something is new: a new
- *   connection, the first sight of a TCP flag in a direction at an observation point, a
- *   policy verdict that is new or changed, a packet dropped by policy.
+ *   state and counters in the connection table (conn_slots, conn_map: flowscope.h), enforce
+ *   network policy on the forward direction of each connection (bpf/policy.h), and send an
+ *   event only when something is new: a new connection, the first sight of a TCP flag in a
+ *   direction at an observation point, a policy verdict that is new or changed, a packet
+ *   dropped by policy.
+ * - fs_free_slot: never attached; the collector runs it (BPF_PROG_TEST_RUN) to free the
+ *   slot of an idle connection.
  * - Tracepoints: sock:inet_sock_set_state (which process opened or serves a connection),
  *   skb:kfree_skb (packets the kernel drops), tcp:tcp_retransmit_skb (retransmits).
  *
  * Configuration comes as -D defines from the collector:
  *   FS_PERF_EVENTS       send events through a perf buffer instead of the BPF ring buffer
  *   FS_RING_PAGES        ring buffer size in pages (power of two)
- *   FS_CONN_MAX          connection map entries
+ *   FS_CONN_SLOTS        connection slots (a power of two), FS_SLOT_SEED their hash seed
+ *   FS_CONN_MAX          conn_map entries (connections whose slot is taken)
  *   FS_POLICY_MAX        policy map entries
  *   FS_RATE_LIMIT        events per second per source address (0: no limit), FS_RATE_BURST
  *   FS_SKB_HEAD_OFF, FS_SKB_NETWORK_HEADER_OFF   struct sk_buff offsets, from BTF
@@ -44,7 +48,10 @@
 #define FS_ICMPV6_REDIRECT 137       /* the last */
 
 BPF_LPM_TRIE(ipcache, struct fs_ipcache_key, struct fs_ipcache_value, 65536);
+BPF_ARRAY(conn_slots, struct fs_conn_slot, FS_CONN_SLOTS);
 BPF_TABLE("lru_hash", struct fs_conn_key, struct fs_conn, conn_map, FS_CONN_MAX);
+/* fs_free_slot's request, written by the collector before each run. */
+BPF_ARRAY(slot_request, struct fs_slot_request, 1);
 BPF_PERCPU_ARRAY(counters, __u64, FS_COUNTER_MAX);
 BPF_LPM_TRIE(fs_policy, struct fs_policy_key, struct fs_policy_value, FS_POLICY_MAX);
 BPF_HASH(fs_enforcement, __u32, struct fs_enforcement_value, 65536);
@@ -98,6 +105,30 @@ static __always_inline void emit(void *ctx, struct fs_event *ev)
 #endif
 }
 
+/* A packet as parsed from the wire. The parser fills the connection key in packet order
+ * (side a is the source) and order_key() orders it, recording the packet's direction. */
+struct fs_packet {
+	struct fs_conn_key key; /* ports: the ICMP echo identifier for echo */
+	__u32 l3_len;
+	__u32 hdr_len; /* L3 + L4 header bytes, repeated in each GSO segment */
+	__u16 sport;   /* event ports: 0 for ICMP */
+	__u16 dport;
+	__u16 tcp_flags;
+	__u8 dir; /* 0: from side a of the key to side b; 1: from b to a */
+	__u8 icmp_type;
+	__u8 icmp_code;
+} __attribute__((aligned(8)));
+
+static __always_inline const __u8 *src_addr(const struct fs_packet *p)
+{
+	return p->dir ? p->key.addr_b : p->key.addr_a;
+}
+
+static __always_inline const __u8 *dst_addr(const struct fs_packet *p)
+{
+	return p->dir ? p->key.addr_a : p->key.addr_b;
+}
+
 /* Token bucket per source address; what it refuses is counted. */
 static __always_inline int rate_allows(__u8 family, const __u8 *saddr, __u64 now)
 {
@@ -140,125 +171,181 @@ static __always_inline __u32 identity_of(__u8 family, const __u8 *addr)
 	return value ? value->identity : FS_IDENTITY_WORLD;
 }
 
-/* A packet's L3/L4 facts, as parsed from the wire. */
-struct fs_packet {
-	__u8 saddr[16] __attribute__((aligned(8)));
-	__u8 daddr[16] __attribute__((aligned(8)));
-	__u16 sport; /* event ports: 0 for ICMP */
-	__u16 dport;
-	__u16 key_sport; /* connection key ports: the ICMP echo identifier for echo */
-	__u16 key_dport;
-	__u16 tcp_flags;
-	__u8 family;
-	__u8 proto;
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u32 l3_len;
-	__u32 hdr_len; /* L3 + L4 header bytes, repeated in each GSO segment */
-};
-
 static __always_inline void parse_ports(struct fs_packet *p, void *l4, void *end)
 {
-	if (p->proto == IPPROTO_TCP) {
+	struct fs_conn_key *key = &p->key;
+	if (key->proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = l4;
 		if ((void *)(tcp + 1) > end)
 			return;
-		p->sport = p->key_sport = bpf_ntohs(tcp->source);
-		p->dport = p->key_dport = bpf_ntohs(tcp->dest);
+		p->sport = key->port_a = bpf_ntohs(tcp->source);
+		p->dport = key->port_b = bpf_ntohs(tcp->dest);
 		__u8 *bytes = (__u8 *)tcp;
 		p->tcp_flags = bytes[13] | ((bytes[12] & 0x1) << 8);
 		p->hdr_len += tcp->doff * 4;
-	} else if (p->proto == IPPROTO_UDP) {
+	} else if (key->proto == IPPROTO_UDP) {
 		struct udphdr *udp = l4;
 		if ((void *)(udp + 1) > end)
 			return;
-		p->sport = p->key_sport = bpf_ntohs(udp->source);
-		p->dport = p->key_dport = bpf_ntohs(udp->dest);
+		p->sport = key->port_a = bpf_ntohs(udp->source);
+		p->dport = key->port_b = bpf_ntohs(udp->dest);
 		p->hdr_len += sizeof(*udp);
-	} else if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
+	} else if (key->proto == IPPROTO_ICMP || key->proto == IPPROTO_ICMPV6) {
 		struct icmphdr *icmp = l4; /* type, code, checksum, echo id: same in ICMPv6 */
 		if ((void *)(icmp + 1) > end)
 			return;
 		p->icmp_type = icmp->type;
 		p->icmp_code = icmp->code;
-		int echo = p->proto == IPPROTO_ICMP
+		int echo = key->proto == IPPROTO_ICMP
 				   ? (icmp->type == ICMP_ECHO || icmp->type == ICMP_ECHOREPLY)
 				   : (icmp->type == ICMPV6_ECHO_REQUEST || icmp->type == ICMPV6_ECHO_REPLY);
 		if (echo)
-			p->key_sport = p->key_dport = bpf_ntohs(icmp->un.echo.id);
+			key->port_a = key->port_b = bpf_ntohs(icmp->un.echo.id);
 		p->hdr_len += sizeof(*icmp);
 	}
 }
 
-/* Parse an IPv4 or IPv6 header at l3; 0 when the packet is neither or is truncated. Sets
- * *l4_off to where the L4 header starts, 0 when there is none to parse (a later fragment). */
-static __always_inline int parse_ip(struct fs_packet *p, __u16 eth_proto, void *l3, void *end,
-				    __u32 *l4_off)
+/* Parse the IP header of the packet's family (p->key.family, set by the caller) at l3; 0 when
+ * it is truncated. Sets *l4_off to where the L4 header starts, 0 when there is none to parse
+ * (a later fragment). */
+static __always_inline int parse_ip(struct fs_packet *p, void *l3, void *end, __u32 *l4_off)
 {
-	if (eth_proto == ETH_P_IP) {
+	struct fs_conn_key *key = &p->key;
+	if (key->family == 4) {
 		struct iphdr *ip = l3;
 		if ((void *)(ip + 1) > end || ip->ihl < 5)
 			return 0;
-		p->family = 4;
-		p->proto = ip->protocol;
-		__builtin_memcpy(p->saddr, &ip->saddr, 4);
-		__builtin_memcpy(p->daddr, &ip->daddr, 4);
+		key->proto = ip->protocol;
+		__builtin_memcpy(key->addr_a, &ip->saddr, 4);
+		__builtin_memcpy(key->addr_b, &ip->daddr, 4);
 		p->l3_len = bpf_ntohs(ip->tot_len);
 		p->hdr_len = ip->ihl * 4;
 		*l4_off = ip->frag_off & bpf_htons(0x1fff) ? 0 : ip->ihl * 4;
 		return 1;
 	}
-	if (eth_proto == ETH_P_IPV6) {
-		struct ipv6hdr *ip6 = l3;
-		if ((void *)(ip6 + 1) > end)
-			return 0;
-		p->family = 6;
-		p->proto = ip6->nexthdr;
-		__builtin_memcpy(p->saddr, &ip6->saddr, 16);
-		__builtin_memcpy(p->daddr, &ip6->daddr, 16);
-		p->l3_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
-		p->hdr_len = sizeof(*ip6);
-		*l4_off = sizeof(*ip6);
-		return 1;
-	}
-	return 0;
+	struct ipv6hdr *ip6 = l3;
+	if ((void *)(ip6 + 1) > end)
+		return 0;
+	key->proto = ip6->nexthdr;
+	__builtin_memcpy(key->addr_a, &ip6->saddr, 16);
+	__builtin_memcpy(key->addr_b, &ip6->daddr, 16);
+	p->l3_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	p->hdr_len = sizeof(*ip6);
+	*l4_off = sizeof(*ip6);
+	return 1;
 }
 
-/* Order the tuple so both directions share a key; returns the packet's direction. */
-static __always_inline __u8 conn_key_of(struct fs_conn_key *key, const struct fs_packet *p)
+/* Order the key, filled in packet order, so that both directions share it (side a is the
+ * smaller address, then the smaller port), and record the packet's direction. */
+static __always_inline void order_key(struct fs_packet *p)
 {
-	__u64 s_hi = *(__u64 *)p->saddr, d_hi = *(__u64 *)p->daddr;
-	__u64 s_lo = *(__u64 *)(p->saddr + 8), d_lo = *(__u64 *)(p->daddr + 8);
-	__u8 dir = s_hi > d_hi || (s_hi == d_hi && (s_lo > d_lo ||
-		   (s_lo == d_lo && p->key_sport > p->key_dport)));
-	key->proto = p->proto;
-	key->family = p->family;
-	if (dir == 0) {
-		__builtin_memcpy(key->addr_a, p->saddr, 16);
-		__builtin_memcpy(key->addr_b, p->daddr, 16);
-		key->port_a = p->key_sport;
-		key->port_b = p->key_dport;
-	} else {
-		__builtin_memcpy(key->addr_a, p->daddr, 16);
-		__builtin_memcpy(key->addr_b, p->saddr, 16);
-		key->port_a = p->key_dport;
-		key->port_b = p->key_sport;
+	struct fs_conn_key *key = &p->key;
+	__u64 *a = (__u64 *)key->addr_a, *b = (__u64 *)key->addr_b;
+	__u64 a_hi = a[0], b_hi = b[0], a_lo = a[1], b_lo = b[1];
+	p->dir = a_hi > b_hi || (a_hi == b_hi && (a_lo > b_lo ||
+		 (a_lo == b_lo && key->port_a > key->port_b)));
+	if (p->dir) {
+		a[0] = b_hi;
+		a[1] = b_lo;
+		b[0] = a_hi;
+		b[1] = a_lo;
+		__u16 port = key->port_a;
+		key->port_a = key->port_b;
+		key->port_b = port;
 	}
-	return dir;
+}
+
+#define FS_KEY_WORDS (sizeof(struct fs_conn_key) / 8)
+
+/* The slot of a key: each 64-bit word of the key, its halves folded and the seed mixed in,
+ * times an odd constant of its own; the sum, halves folded, modulo the slot count. The
+ * collector computes the same (collector/conntable.py). */
+static __always_inline __u32 fs_slot_of(const struct fs_conn_key *key)
+{
+	const __u64 factors[FS_KEY_WORDS] = {0x9e3779b97f4a7c15ULL, 0xc2b2ae3d27d4eb4fULL,
+					     0x165667b19e3779f9ULL, 0xd6e8feb86659fd93ULL,
+					     0xff51afd7ed558ccdULL};
+	const __u64 *words = (const __u64 *)key;
+	__u64 sum = 0;
+#pragma unroll
+	for (int i = 0; i < FS_KEY_WORDS; i++)
+		sum += (words[i] ^ (words[i] >> 32) ^ FS_SLOT_SEED) * factors[i];
+	return (sum ^ (sum >> 32)) & (FS_CONN_SLOTS - 1);
+}
+
+static __always_inline int same_key(const struct fs_conn_key *a, const struct fs_conn_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* Write a key into a slot; its last word, which holds the family, goes last so that a reader
+ * never matches a key that is half written (claim) or half cleared (free, which clears that
+ * word first). */
+static __always_inline void write_key(struct fs_conn_key *to, const struct fs_conn_key *from)
+{
+	__u64 *x = (__u64 *)to;
+	const __u64 *y = (const __u64 *)from;
+	x[0] = y[0];
+	x[1] = y[1];
+	x[2] = y[2];
+	x[3] = y[3];
+	x[4] = y[4];
+}
+
+/* The entry of a packet's connection: its slot when the slot holds it, else conn_map's. */
+static __always_inline struct fs_conn *find_connection(struct fs_conn_slot *slot,
+						       struct fs_packet *p)
+{
+	if (__builtin_expect(same_key(&slot->key, &p->key), 1))
+		return &slot->conn;
+	return conn_map.lookup(&p->key);
+}
+
+/* A new connection's entry, in its slot if the slot is free, else in conn_map. The packet's
+ * sender opened the connection unless the packet is a SYN-ACK; an ICMP connection keeps the
+ * type and code of this packet for its records. *is_new tells whether this
+ * packet made the entry: another CPU may have made it meanwhile, with the same key (then this
+ * packet uses that entry; a connection whose first packets race on two CPUs between a claim
+ * and its key being written can end with an entry in both places, which the sweep reports
+ * as two records). */
+static __always_inline struct fs_conn *open_connection(struct fs_conn_slot *slot,
+						       struct fs_packet *p, int *is_new)
+{
+	__u8 syn_ack = (p->tcp_flags & (FS_TCP_SYN | FS_TCP_ACK)) == (FS_TCP_SYN | FS_TCP_ACK);
+	struct fs_conn fresh = {.opener = p->dir ^ syn_ack, .icmp_type = p->icmp_type,
+				.icmp_code = p->icmp_code};
+	if (slot->claim == FS_SLOT_FREE &&
+	    __sync_val_compare_and_swap(&slot->claim, FS_SLOT_FREE, FS_SLOT_BUSY) ==
+		    FS_SLOT_FREE) {
+		slot->conn = fresh;
+		write_key(&slot->key, &p->key);
+		__sync_lock_test_and_set(&slot->claim, FS_SLOT_TAKEN);
+		*is_new = 1;
+		return &slot->conn;
+	}
+	if (same_key(&slot->key, &p->key))
+		return &slot->conn;
+	*is_new = conn_map.insert(&p->key, &fresh) == 0;
+	return conn_map.lookup(&p->key);
 }
 
 /* The fields every packet event carries; the caller sets the kind and its own fields. */
-static __always_inline void packet_event(struct fs_event *ev, const struct fs_packet *p,
-					 const struct ethhdr *eth, struct __sk_buff *skb,
-					 __u8 point, __u64 now)
+static __always_inline void packet_event(struct fs_event *ev, struct __sk_buff *skb,
+					 const struct fs_packet *p, __u8 point, __u64 now)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) <= end) {
+		__builtin_memcpy(ev->smac, eth->h_source, 6);
+		__builtin_memcpy(ev->dmac, eth->h_dest, 6);
+	}
 	ev->ts_ns = now;
-	ev->family = p->family;
-	ev->proto = p->proto;
-	__builtin_memcpy(ev->saddr, p->saddr, 16);
-	__builtin_memcpy(ev->daddr, p->daddr, 16);
-	__builtin_memcpy(ev->smac, eth->h_source, 6);
-	__builtin_memcpy(ev->dmac, eth->h_dest, 6);
+	ev->family = p->key.family;
+	ev->proto = p->key.proto;
+	__builtin_memcpy(ev->saddr, src_addr(p), 16);
+	__builtin_memcpy(ev->daddr, dst_addr(p), 16);
 	ev->sport = p->sport;
 	ev->dport = p->dport;
 	ev->tcp_flags = p->tcp_flags;
@@ -267,6 +354,8 @@ static __always_inline void packet_event(struct fs_event *ev, const struct fs_pa
 	ev->len = p->l3_len;
 	ev->obs_point = point;
 	ev->ifindex = skb->ifindex;
+	ev->src_identity = identity_of(p->key.family, src_addr(p));
+	ev->dst_identity = identity_of(p->key.family, dst_addr(p));
 }
 
 /* One policy map lookup: the longest match for this remote identity (0: any remote). */
@@ -279,7 +368,7 @@ static __always_inline struct fs_policy_value *policy_lookup(__u32 endpoint, __u
 		.endpoint_identity = bpf_htonl(endpoint),
 		.remote_identity = bpf_htonl(remote),
 		.direction = direction,
-		.protocol = p->proto,
+		.protocol = p->key.proto,
 		.dport = bpf_htons(p->dport),
 	};
 	return fs_policy.lookup(&key);
@@ -328,55 +417,45 @@ static __always_inline void decide(struct fs_decision *d, __u32 endpoint, __u32 
 /* Neighbour discovery never meets policy: without it no IPv6 traffic flows at all. */
 static __always_inline int is_neighbour_discovery(const struct fs_packet *p)
 {
-	return p->proto == IPPROTO_ICMPV6 && p->icmp_type >= FS_ICMPV6_ROUTER_SOLICIT &&
+	return p->key.proto == IPPROTO_ICMPV6 && p->icmp_type >= FS_ICMPV6_ROUTER_SOLICIT &&
 	       p->icmp_type <= FS_ICMPV6_REDIRECT;
 }
 
-/* Policy on a forward packet at one side: the egress check of the sending endpoint
- * (from-endpoint) or the ingress check of the receiving one (to-endpoint). The decision is
- * cached in the connection for the current policy generation; a new or changed verdict is
- * reported. Returns TC_ACT_SHOT for a packet the policy drops (reported as a drop). */
+/* Policy on a forward packet at one side (0: the egress check of the sending endpoint at
+ * from-endpoint; 1: the ingress check of the receiving one at to-endpoint) whose connection
+ * has no decision for `generation` at that side yet, or one that drops: decide when needed,
+ * keep the decision in the connection, report a verdict that is new or changed and report
+ * the drop. Returns TC_ACT_SHOT for a packet the policy drops. */
 static __always_inline int enforce(struct __sk_buff *skb, struct fs_conn *conn,
-				   const struct fs_packet *p, const struct ethhdr *eth,
-				   __u8 point, __u8 side)
+				   const struct fs_packet *p, __u8 point, __u8 side,
+				   __u32 generation)
 {
-	__u32 zero = 0;
-	__u32 *generation = policy_generation.lookup(&zero);
-	if (!generation || is_neighbour_discovery(p))
-		return TC_ACT_OK;
+	__u8 family = p->key.family;
 	__u8 direction = side == 0 ? FS_POLICY_EGRESS : FS_POLICY_INGRESS;
-	__u8 verdict = conn->policy_verdict[side & 1];
-	__u8 drop = conn->policy_drop[side & 1];
-	__u32 src_identity = 0, dst_identity = 0;
+	__u8 verdict = conn->policy_verdict[side];
 	struct fs_decision d = {};
 	int report = 0;
-	if (conn->policy_gen[side & 1] != *generation) {
-		src_identity = identity_of(p->family, p->saddr);
-		dst_identity = identity_of(p->family, p->daddr);
+	if (conn->policy_gen[side] != generation) {
+		__u32 src_identity = identity_of(family, src_addr(p));
+		__u32 dst_identity = identity_of(family, dst_addr(p));
 		if (side == 0)
 			decide(&d, src_identity, dst_identity, direction, p);
 		else
 			decide(&d, dst_identity, src_identity, direction, p);
-		conn->policy_gen[side & 1] = *generation;
+		conn->policy_gen[side] = generation;
 		report = d.verdict && d.verdict != verdict;
-		verdict = conn->policy_verdict[side & 1] = d.verdict;
-		drop = conn->policy_drop[side & 1] = d.drop;
+		verdict = conn->policy_verdict[side] = d.verdict;
+		conn->policy_drop[side] = d.drop;
 	}
 	if (!report && verdict != FS_VERDICT_DROPPED)
 		return TC_ACT_OK;
 	__u64 now = bpf_ktime_get_ns();
-	if (rate_allows(p->family, p->saddr, now)) {
+	if (rate_allows(family, src_addr(p), now)) {
 		struct fs_event ev = {};
-		packet_event(&ev, p, eth, skb, point, now);
+		packet_event(&ev, skb, p, point, now);
 		ev.policy_direction = direction;
-		ev.drop_reason = drop;
+		ev.drop_reason = conn->policy_drop[side];
 		ev.is_reply = 2;
-		if (!src_identity) {
-			src_identity = identity_of(p->family, p->saddr);
-			dst_identity = identity_of(p->family, p->daddr);
-		}
-		ev.src_identity = src_identity;
-		ev.dst_identity = dst_identity;
 		if (report) {
 			ev.kind = FS_EVENT_POLICY_VERDICT;
 			ev.verdict = d.verdict;
@@ -393,6 +472,86 @@ static __always_inline int enforce(struct __sk_buff *skb, struct fs_conn *conn,
 	return verdict == FS_VERDICT_DROPPED ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
+/* The trace event of a packet that opened a connection or showed a new TCP flag. */
+static __always_inline void trace(struct __sk_buff *skb, const struct fs_packet *p, __u8 point,
+				  __u8 is_reply)
+{
+	/* Reading the clock costs as much as the rest of the program: only events do. */
+	__u64 now = bpf_ktime_get_ns();
+	if (!rate_allows(p->key.family, src_addr(p), now))
+		return;
+	struct fs_event ev = {};
+	packet_event(&ev, skb, p, point, now);
+	ev.kind = FS_EVENT_TRACE;
+	ev.is_reply = is_reply;
+	emit(skb, &ev);
+}
+
+/* The work for each packet of one IP family (a constant in each of the two copies the
+ * compiler makes). A packet of an established connection costs a parse, the hash of its key,
+ * an inlined array lookup of its slot, a comparison with the policy generation in the forward
+ * direction, and the counters; what happens once per connection, flag or policy change is
+ * marked unlikely so that the compiler keeps it out of that path. */
+static __always_inline int observe_ip(struct __sk_buff *skb, __u8 point, __u8 family)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct fs_packet p = {.key.family = family};
+	__u32 l4_off;
+	void *l3 = (void *)(eth + 1);
+	if (l3 > end || !parse_ip(&p, l3, end, &l4_off))
+		return TC_ACT_OK;
+	if (l4_off)
+		parse_ports(&p, l3 + l4_off, end);
+	order_key(&p);
+	__u8 dir = p.dir;
+
+	__u32 index = fs_slot_of(&p.key);
+	struct fs_conn_slot *slot = conn_slots.lookup(&index);
+	if (!slot)
+		return TC_ACT_OK;
+	int is_new = 0;
+	struct fs_conn *conn = find_connection(slot, &p);
+	if (__builtin_expect(!conn, 0)) {
+		conn = open_connection(slot, &p, &is_new);
+		if (!conn)
+			return TC_ACT_OK;
+	}
+	const __u8 side = point == FS_FROM_ENDPOINT ? 0 : 1;
+	__u8 is_reply = dir != conn->opener;
+	/* Replies pass through the connection table; the forward direction meets policy on
+	 * every packet (a revoked allow cuts an established connection): while the
+	 * connection's decision is current and lets the packet pass, that is a comparison. */
+	if (!is_reply) {
+		__u32 zero = 0;
+		__u32 *generation = policy_generation.lookup(&zero);
+		if (__builtin_expect(generation && (conn->policy_gen[side] != *generation ||
+						   conn->policy_verdict[side] == FS_VERDICT_DROPPED),
+				     0) &&
+		    !is_neighbour_discovery(&p) &&
+		    enforce(skb, conn, &p, point, side, *generation) == TC_ACT_SHOT)
+			return TC_ACT_SHOT;
+	}
+	/* A packet of a direction is counted once on this node: where it leaves its endpoint,
+	 * or where it reaches one when the sender is not a local endpoint. Plain adds: the
+	 * packets of one direction of a connection leave their sender one at a time (TCP under
+	 * its socket lock), and atomic adds would cost as much as the rest of the program. */
+	if (side == 0 || !conn->seen[dir * 2]) {
+		__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
+		conn->packets[dir] += segs;
+		conn->bytes[dir] += (skb->len - sizeof(*eth)) + (__u64)(segs - 1) * p.hdr_len;
+	}
+	__u16 seen_bits = p.key.proto == IPPROTO_TCP ? p.tcp_flags : FS_SEEN_PACKET;
+	__u16 *seen = &conn->seen[(dir * 2 + side) & 3];
+	__u16 new_bits = seen_bits & ~*seen;
+	if (new_bits)
+		*seen |= seen_bits;
+	if (__builtin_expect(is_new || new_bits, 0))
+		trace(skb, &p, point, is_reply);
+	return TC_ACT_OK;
+}
+
 static __always_inline int observe(struct __sk_buff *skb, __u8 point)
 {
 	void *data = (void *)(long)skb->data;
@@ -400,65 +559,10 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 point)
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end)
 		return TC_ACT_OK;
-	struct fs_packet p = {};
-	__u32 l4_off;
-	void *l3 = (void *)(eth + 1);
-	if (!parse_ip(&p, bpf_ntohs(eth->h_proto), l3, end, &l4_off))
-		return TC_ACT_OK;
-	if (l4_off)
-		parse_ports(&p, l3 + l4_off, end);
-
-	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
-	__u64 bytes = (skb->len - sizeof(*eth)) + (__u64)(segs - 1) * p.hdr_len;
-	__u8 side = point == FS_FROM_ENDPOINT ? 0 : 1;
-	__u16 seen_bits = p.proto == IPPROTO_TCP ? p.tcp_flags : FS_SEEN_PACKET;
-
-	struct fs_conn_key key = {};
-	__u8 dir = conn_key_of(&key, &p);
-	int is_new = 0;
-	struct fs_conn *conn = conn_map.lookup(&key);
-	if (!conn) {
-		/* A connection first seen at SYN-ACK was opened by the other side. */
-		__u8 opener = p.tcp_flags & FS_TCP_SYN && p.tcp_flags & FS_TCP_ACK ? !dir : dir;
-		struct fs_conn fresh = {.first_ns = bpf_ktime_get_ns(), .opener = opener};
-		conn_map.insert(&key, &fresh);
-		conn = conn_map.lookup(&key);
-		if (!conn)
-			return TC_ACT_OK;
-		is_new = 1;
-	}
-	__u8 is_reply = dir != conn->opener;
-	/* Replies pass through the connection map; the forward direction meets policy on every
-	 * packet, so a revoked allow cuts an established connection. */
-	if (!is_reply && enforce(skb, conn, &p, eth, point, side) == TC_ACT_SHOT)
-		return TC_ACT_SHOT;
-	/* A packet of a direction is counted once on this node: where it leaves its endpoint,
-	 * or where it reaches one when the sender is not a local endpoint. Plain adds: the
-	 * packets of one direction of a connection leave their sender one at a time (TCP under
-	 * its socket lock), and atomic adds would cost as much as the rest of the program. */
-	if (side == 0 || !conn->seen[dir * 2]) {
-		conn->packets[dir] += segs;
-		conn->bytes[dir] += bytes;
-	}
-	__u16 *seen = &conn->seen[(dir * 2 + side) & 3];
-	__u16 new_bits = seen_bits & ~*seen;
-	if (new_bits)
-		*seen |= seen_bits;
-
-	if (!is_new && !new_bits)
-		return TC_ACT_OK;
-	/* Reading the clock costs as much as the rest of the program: only events do. */
-	__u64 now = bpf_ktime_get_ns();
-	if (!rate_allows(p.family, p.saddr, now))
-		return TC_ACT_OK;
-
-	struct fs_event ev = {};
-	packet_event(&ev, &p, eth, skb, point, now);
-	ev.kind = FS_EVENT_TRACE;
-	ev.is_reply = is_reply;
-	ev.src_identity = identity_of(p.family, p.saddr);
-	ev.dst_identity = identity_of(p.family, p.daddr);
-	emit(skb, &ev);
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return observe_ip(skb, point, 4);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return observe_ip(skb, point, 6);
 	return TC_ACT_OK;
 }
 
@@ -470,6 +574,34 @@ int fs_from_ep(struct __sk_buff *skb)
 int fs_to_ep(struct __sk_buff *skb)
 {
 	return observe(skb, FS_TO_ENDPOINT);
+}
+
+/* Free the slot of slot_request if it still holds the request's key: 1 when freed. The
+ * collector runs this after its sweep found the connection idle. A packet of the connection
+ * that is processed meanwhile may still add to counters that are being cleared; a connection
+ * that conn_map holds meets the same when the collector deletes it. */
+int fs_free_slot(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct fs_slot_request *request = slot_request.lookup(&zero);
+	if (!request)
+		return 0;
+	__u32 index = request->index;
+	struct fs_conn_slot *slot = conn_slots.lookup(&index);
+	if (!slot || __sync_val_compare_and_swap(&slot->claim, FS_SLOT_TAKEN, FS_SLOT_BUSY) !=
+			     FS_SLOT_TAKEN)
+		return 0;
+	if (!same_key(&slot->key, &request->key)) {
+		__sync_lock_test_and_set(&slot->claim, FS_SLOT_TAKEN);
+		return 0;
+	}
+	__u64 *key = (__u64 *)&slot->key;
+	key[FS_KEY_WORDS - 1] = 0; /* the family first: no reader matches the key from here on */
+	key[0] = key[1] = key[2] = key[3] = 0;
+	struct fs_conn cleared = {};
+	slot->conn = cleared;
+	__sync_lock_test_and_set(&slot->claim, FS_SLOT_FREE);
+	return 1;
 }
 
 /* Process attribution. A client's connect() moves its socket to SYN_SENT in the process's
@@ -525,20 +657,21 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 
 TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)
 {
-	struct fs_packet p = {.proto = IPPROTO_TCP, .key_sport = args->sport,
-			      .key_dport = args->dport};
+	struct fs_packet p = {.key.proto = IPPROTO_TCP, .key.port_a = args->sport,
+			      .key.port_b = args->dport};
 	if (args->family == FS_AF_INET) {
-		p.family = 4;
-		__builtin_memcpy(p.saddr, args->saddr, 4);
-		__builtin_memcpy(p.daddr, args->daddr, 4);
+		p.key.family = 4;
+		__builtin_memcpy(p.key.addr_a, args->saddr, 4);
+		__builtin_memcpy(p.key.addr_b, args->daddr, 4);
 	} else {
-		p.family = 6;
-		__builtin_memcpy(p.saddr, args->saddr_v6, 16);
-		__builtin_memcpy(p.daddr, args->daddr_v6, 16);
+		p.key.family = 6;
+		__builtin_memcpy(p.key.addr_a, args->saddr_v6, 16);
+		__builtin_memcpy(p.key.addr_b, args->daddr_v6, 16);
 	}
-	struct fs_conn_key key = {};
-	conn_key_of(&key, &p);
-	struct fs_conn *conn = conn_map.lookup(&key);
+	order_key(&p);
+	__u32 index = fs_slot_of(&p.key);
+	struct fs_conn_slot *slot = conn_slots.lookup(&index);
+	struct fs_conn *conn = slot ? find_connection(slot, &p) : 0;
 	if (conn)
 		__sync_fetch_and_add(&conn->retransmits, 1);
 	return 0;
@@ -573,26 +706,28 @@ TRACEPOINT_PROBE(skb, kfree_skb)
 	char *l3_start = head + network_header;
 	if (bpf_probe_read_kernel(l3, sizeof(l3), l3_start))
 		return 0;
-	struct fs_packet p = {};
+	/* dir 0: the key stays in packet order, side a is the source */
+	struct fs_packet p = {.key.family = eth_proto == ETH_P_IP ? 4 : 6};
 	__u32 l4_off;
-	if (!parse_ip(&p, eth_proto, l3, l3 + sizeof(l3), &l4_off))
+	if (!parse_ip(&p, l3, l3 + sizeof(l3), &l4_off))
 		return 0;
 	if (l4_off && !bpf_probe_read_kernel(l4, sizeof(l4), l3_start + (l4_off & 0xff)))
 		parse_ports(&p, l4, l4 + sizeof(l4));
-	struct fs_ipcache_value *src = ipcache_lookup(p.family, p.saddr);
-	struct fs_ipcache_value *dst = ipcache_lookup(p.family, p.daddr);
+	__u8 family = p.key.family;
+	struct fs_ipcache_value *src = ipcache_lookup(family, p.key.addr_a);
+	struct fs_ipcache_value *dst = ipcache_lookup(family, p.key.addr_b);
 	int local = (src && src->flags & FS_IPCACHE_LOCAL_ENDPOINT) ||
 		    (dst && dst->flags & FS_IPCACHE_LOCAL_ENDPOINT);
 	__u64 now = bpf_ktime_get_ns();
-	if (!local || !rate_allows(p.family, p.saddr, now))
+	if (!local || !rate_allows(family, p.key.addr_a, now))
 		return 0;
 	struct fs_event ev = {};
 	ev.ts_ns = now;
 	ev.kind = FS_EVENT_DROP;
-	ev.family = p.family;
-	ev.proto = p.proto;
-	__builtin_memcpy(ev.saddr, p.saddr, 16);
-	__builtin_memcpy(ev.daddr, p.daddr, 16);
+	ev.family = family;
+	ev.proto = p.key.proto;
+	__builtin_memcpy(ev.saddr, p.key.addr_a, 16);
+	__builtin_memcpy(ev.daddr, p.key.addr_b, 16);
 	ev.sport = p.sport;
 	ev.dport = p.dport;
 	ev.tcp_flags = p.tcp_flags;

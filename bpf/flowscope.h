@@ -1,6 +1,6 @@
 /* flowscope's datapath contract: the structs and constants that the BPF programs and the
- * collector in user space share. The collector mirrors struct fs_event and struct fs_conn in
- * collector/rawevent.py and checks the mirror against BCC's view of this file at load time.
+ * collector in user space share. The collector mirrors these structs in collector/rawevent.py
+ * and checks the mirrors against BCC's view of this file at load time.
  *
  * Only UAPI types are used here: the kernel headers available at build time may not match the
  * running kernel, and these structs must mean the same thing on both sides.
@@ -71,8 +71,8 @@ struct fs_ipcache_value {
 	__u32 flags;
 };
 
-/* Connection map key: the 5-tuple ordered so that both directions find one entry (side a is
- * the smaller address, then the smaller port). ICMP echo uses its identifier as both ports. */
+/* Connection key: the 5-tuple ordered so that both directions find one entry (side a is the
+ * smaller address, then the smaller port). ICMP echo uses its identifier as both ports. */
 struct fs_conn_key {
 	__u8 addr_a[16];
 	__u8 addr_b[16];
@@ -83,12 +83,13 @@ struct fs_conn_key {
 	__u8 pad[2];
 };
 
-/* Direction index in struct fs_conn: 0 is a -> b, 1 is b -> a. */
+/* Direction index in struct fs_conn: 0 is a -> b, 1 is b -> a. The packets of an established
+ * connection read or write the fields up to opener and policy_drop; no time is kept (a clock
+ * read costs as much per packet as the rest of the program; the sweep sees activity in the
+ * counters). */
 struct fs_conn {
 	__u64 packets[2]; /* GSO segments counted as packets */
 	__u64 bytes[2];   /* at L3 */
-	__u64 first_ns;   /* CLOCK_MONOTONIC; no per-packet time is kept (clocks are costly) */
-	__u32 retransmits;
 	/* The policy decision of the forward direction, per side (0: the egress check at
 	 * from-endpoint, 1: the ingress check at to-endpoint), valid while policy_gen equals
 	 * the policy_generation map: user space bumps it after every change of policy or
@@ -97,11 +98,49 @@ struct fs_conn {
 	/* TCP flags (or FS_SEEN_PACKET) seen, indexed direction * 2 + side, where side 0 is
 	 * from-endpoint and 1 to-endpoint; an event goes out when a bit is new. */
 	__u16 seen[4];
+	__u32 retransmits;
 	__u8 opener; /* the direction of the connection's first packet */
 	__u8 policy_verdict[2]; /* FS_VERDICT_*, 0: not enforced */
 	__u8 policy_drop[2];    /* FS_DROP_POLICY_* while policy_verdict is DROPPED */
-	__u8 pad[7];
+	__u8 icmp_type; /* ICMP, ICMPv6: the type and code of the first packet */
+	__u8 icmp_code;
+	__u8 pad[5];
 };
+
+/* The connection table: conn_slots, an array, holds each connection in the slot its key
+ * hashes to (fs_slot_of in flowscope.bpf.c, mirrored by the collector), unless another
+ * connection holds that slot; then it goes to conn_map, an LRU hash of struct fs_conn_key ->
+ * struct fs_conn. The verifier inlines an array lookup, where a hash map lookup is a call into
+ * the kernel that costs more than the rest of a packet's work together.
+ *
+ * A slot changes hands only through its claim word, by atomic exchange: the tc programs claim
+ * a FREE slot for a new connection (FREE -> BUSY, write conn and key, -> TAKEN), and the
+ * collector frees the slot of an idle connection by running fs_free_slot (TAKEN -> BUSY,
+ * clear key and conn, -> FREE). User space never writes a slot. */
+#define FS_SLOT_FREE 0
+#define FS_SLOT_BUSY 1
+#define FS_SLOT_TAKEN 2
+
+struct fs_conn_slot {
+	__u64 claim; /* FS_SLOT_* */
+	struct fs_conn_key key; /* all zero while FREE */
+	struct fs_conn conn;
+	__u8 pad[16]; /* to 128 bytes: every slot lies alike across cache lines */
+};
+
+/* What fs_free_slot frees: the slot at `index` if it still holds `key`. */
+struct fs_slot_request {
+	__u32 index;
+	__u32 pad;
+	struct fs_conn_key key;
+};
+
+#define FS_CONN_KEY_SIZE 40
+#define FS_CONN_SIZE 64
+#define FS_CONN_SLOT_SIZE 128
+_Static_assert(sizeof(struct fs_conn_key) == FS_CONN_KEY_SIZE, "fs_conn_key size");
+_Static_assert(sizeof(struct fs_conn) == FS_CONN_SIZE, "fs_conn size");
+_Static_assert(sizeof(struct fs_conn_slot) == FS_CONN_SLOT_SIZE, "fs_conn_slot size");
 
 struct fs_event {
 	__u64 ts_ns; /* CLOCK_MONOTONIC */

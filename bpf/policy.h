@@ -45,9 +45,9 @@
  * changes of endpoint identities in the ipcache.
  *
  * The tc program checks every forward packet: it keeps each check's decision in the
- * connection's conn_map entry with the generation it was made at, and decides again when the
- * generation moved, so a revoked allow cuts live connections at their next packet while an
- * unchanged policy costs one array lookup per packet.
+ * connection's entry of the connection table with the generation it was made at, and decides
+ * again when the generation moved, so a revoked allow cuts live connections at their next
+ * packet while an unchanged policy costs one array lookup per packet.
  */
 #ifndef FLOWSCOPE_POLICY_H
 #define FLOWSCOPE_POLICY_H

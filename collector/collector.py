@@ -64,7 +64,7 @@ from flowscope.collector.policydir import PolicyDirectory
 from flowscope.collector.processes import ProcessTable
 from flowscope.collector.relay_identities import IdentityClient, RelayIdentities
 from flowscope.collector.ring import Event, FlowRing
-from flowscope.collector.sweep import CounterSweep, delete_connection, read_connections
+from flowscope.collector.sweep import TableSweep
 from flowscope.common.auth import ClientAuth
 from flowscope.common.metrics import Metrics
 from flowscope.common.tls import ClientTLS
@@ -134,7 +134,7 @@ class Collector:
         self._registry: EndpointRegistry | None = None
         self._decoder: Decoder | None = None
         self._reader: EventReader | None = None
-        self._sweep: CounterSweep | None = None
+        self._sweep: TableSweep | None = None
         self._enforcer: PolicyEnforcer | None = None
         self._host_addresses: set[str] = set()
         self._control: ControlServer | None = None
@@ -210,12 +210,9 @@ class Collector:
                                 self._datapath.drop_reasons, ProcessTable(),
                                 monotonic_to_wall_offset(),
                                 policy_refs=self._enforcer.policies_of)
-        conn_map = self._datapath.bpf[b"conn_map"]
-        capacity = self.config.datapath.conn_max
-        self._sweep = CounterSweep(lambda: read_connections(conn_map, capacity),
-                                   lambda key: delete_connection(conn_map, key),
-                                   self._decoder, int(self.config.idle_timeout * 1e9),
-                                   int(self.config.tcp_idle_timeout * 1e9))
+        self._sweep = TableSweep(self._datapath, self._decoder,
+                                 int(self.config.idle_timeout * 1e9),
+                                 int(self.config.tcp_idle_timeout * 1e9))
         self._refresh_host_addresses()
         self._lost_seen = self._datapath.counters()
         self._lost_checked_ns = time.time_ns()

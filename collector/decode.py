@@ -35,7 +35,6 @@ from flowscope.proto.flow import flow_pb2
 _TCP, _UDP, _ICMP, _ICMPV6 = 6, 17, 1, 58
 _TCP_FLAG_BITS = (("FIN", 0x1), ("SYN", 0x2), ("RST", 0x4), ("PSH", 0x8), ("ACK", 0x10),
                   ("URG", 0x20), ("ECE", 0x40), ("CWR", 0x80), ("NS", 0x100))
-_ICMP_ECHO_REQUEST = {4: 8, 6: 128}
 
 # A policy reference index of the datapath -> the policies it stands for.
 PolicyRefs = Callable[[int], Sequence[flow_pb2.Policy]]
@@ -186,7 +185,8 @@ class Decoder:
         """The periodic record of one connection: counters since its previous record.
 
         `packets` and `byte_counts` are (a -> b, b -> a) deltas; the record is oriented from
-        the side that opened the connection.
+        the side that opened the connection, and an ICMP record has the type and code of the
+        connection's first packet.
         """
         fwd = conn.opener
         sides = [(bytes(key.addr_a), key.port_a), (bytes(key.addr_b), key.port_b)]
@@ -199,9 +199,7 @@ class Decoder:
         flags = 0
         for seen in conn.seen:
             flags |= seen
-        is_echo = key.port_a == key.port_b and key.port_a != 0
-        icmp_type = _ICMP_ECHO_REQUEST[family] if is_echo else 0
-        _set_l4(flow, wire, flags & 0x1FF, icmp_type, 0)
+        _set_l4(flow, wire, flags & 0x1FF, conn.icmp_type, conn.icmp_code)
         flow.verdict = flow_pb2.FORWARDED
         flow.event_type.type = EVENT_TYPE_TRACE
         flow.is_reply.value = False

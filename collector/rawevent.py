@@ -30,6 +30,11 @@ COUNTER_RATE_LIMITED: Final = 1
 COUNTER_EVENTS: Final = 2
 COUNTER_MAX: Final = 3
 
+# struct fs_conn_slot.claim
+SLOT_FREE: Final = 0
+SLOT_BUSY: Final = 1
+SLOT_TAKEN: Final = 2
+
 IPCACHE_LOCAL_ENDPOINT: Final = 0x1
 SEEN_PACKET: Final = 0x8000
 TCP_FIN: Final = 0x001
@@ -86,14 +91,32 @@ class Conn(ctypes.Structure):
     _fields_ = (
         ("packets", _u64 * 2),
         ("bytes", _u64 * 2),
-        ("first_ns", _u64),
-        ("retransmits", _u32),
         ("policy_gen", _u32 * 2),
         ("seen", _u16 * 4),
+        ("retransmits", _u32),
         ("opener", _u8),
         ("policy_verdict", _u8 * 2),
         ("policy_drop", _u8 * 2),
-        ("pad", _u8 * 7),
+        ("icmp_type", _u8),
+        ("icmp_code", _u8),
+        ("pad", _u8 * 5),
+    )
+
+
+class ConnSlot(ctypes.Structure):
+    _fields_ = (
+        ("claim", _u64),
+        ("key", ConnKey),
+        ("conn", Conn),
+        ("pad", _u8 * 16),
+    )
+
+
+class SlotRequest(ctypes.Structure):
+    _fields_ = (
+        ("index", _u32),
+        ("pad", _u32),
+        ("key", ConnKey),
     )
 
 

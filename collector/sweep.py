@@ -1,39 +1,34 @@
-"""The periodic sweep of the connection map: one record per active connection, idle expiry.
+"""The periodic sweep of the connection table: one record per active connection, idle expiry.
 
-Each sweep reads the whole map with batch lookups into two flat buffers (keys, values) and
-decodes the counters in bulk through numpy views of the values. It compares each connection's
-counters with what its previous record reported and yields a flow record carrying the
+The table has two parts (conntable.py: the slots and conn_map), swept alike and separately.
+Each sweep reads a whole part into two flat buffers (keys, values) and decodes the counters in
+bulk through numpy views of the values. It compares each connection's counters with what its
+previous record reported and yields a flow record carrying the
 difference, so summing the records of a connection gives its totals; only connections that
 changed are turned into Flows. A connection whose counters did not change for longer than the
 idle timeout (as the sweeps see it: the datapath keeps no per-packet time) is deleted from the
-map; a TCP connection that saw no FIN or RST has a timeout of its own, as long as connection
+table; a TCP connection that saw no FIN or RST has a timeout of its own, as long as connection
 tracking's for established connections, because the next packet of a forgotten connection
-opens a new one whose direction, and so its policy check, follows that packet. Connections the
-LRU map evicted are forgotten with it.
+opens a new one whose direction, and so its policy check, follows that packet. Connections
+conn_map (an LRU map) evicted are forgotten with it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
-import os
 from collections.abc import Callable
 from itertools import compress
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from flowscope.collector import rawevent as raw
+from flowscope.collector.conntable import CONN_DTYPE, KEY_DTYPE, MapPart, SlotPart, Table
 from flowscope.collector.decode import Decoder
-from flowscope.common.errors import FlowscopeError
+from flowscope.collector.loader import Datapath
 from flowscope.proto.flow import flow_pb2
 
-KEY_SIZE = ctypes.sizeof(raw.ConnKey)
-VALUE_SIZE = ctypes.sizeof(raw.Conn)
-CONN_DTYPE = np.dtype(raw.Conn)
-KEY_DTYPE = np.dtype(raw.ConnKey)
+KEY_SIZE = KEY_DTYPE.itemsize
+VALUE_SIZE = CONN_DTYPE.itemsize
 _TCP = 6
 # Columns of the counters matrix: packets a->b, b->a, bytes a->b, b->a, retransmits.
 COLUMNS = 5
@@ -41,49 +36,16 @@ COLUMNS = 5
 Counts = npt.NDArray[np.uint64]
 
 
-def read_connections(table: Any, capacity: int) -> tuple[bytes, bytes, int]:
-    """All (keys, values, count) of the connection map, by BPF_MAP_LOOKUP_BATCH."""
-    from bcc import libbcc  # system package, loaded on use
-
-    keys = ctypes.create_string_buffer(KEY_SIZE * capacity)
-    values = ctypes.create_string_buffer(VALUE_SIZE * capacity)
-    token = ctypes.c_uint32(0)
-    count = ctypes.c_uint32(0)
-    total = 0
-    while total < capacity:
-        count.value = capacity - total
-        result = libbcc.lib.bpf_lookup_batch(
-            table.map_fd, ctypes.byref(token) if total else None, ctypes.byref(token),
-            ctypes.byref(keys, KEY_SIZE * total), ctypes.byref(values, VALUE_SIZE * total),
-            ctypes.byref(count))
-        failure = ctypes.get_errno()
-        total += count.value
-        if result != 0:
-            if failure not in (0, errno.ENOENT):
-                raise FlowscopeError(f"reading the connection map failed: "
-                                     f"{os.strerror(failure)}")
-            break  # ENOENT: the whole map was read
-        if count.value == 0:
-            break
-    return keys.raw[: KEY_SIZE * total], values.raw[: VALUE_SIZE * total], total
-
-
-def delete_connection(table: Any, key: bytes) -> None:
-    """Remove one connection from the map; one the LRU map evicted meanwhile is no error."""
-    with contextlib.suppress(KeyError):
-        del table[table.Key.from_buffer_copy(key)]
-
-
 class CounterSweep:
-    """Turns successive reads of the connection map into records of what changed.
+    """Turns successive reads of one part of the connection table into records of what changed.
 
-    `read` returns the map's raw (keys, values, count), `delete` removes one raw key: the
-    collector binds them to the BPF map (read_connections, delete_connection).
+    `read` returns the part's raw (keys, values, count), `delete` removes one raw key:
+    TableSweep binds them to the table's parts (conntable.py).
     """
 
-    def __init__(self, read: Callable[[], tuple[bytes, bytes, int]],
-                 delete: Callable[[bytes], None], decoder: Decoder,
-                 idle_timeout_ns: int, open_tcp_timeout_ns: int | None = None) -> None:
+    def __init__(self, read: Callable[[], Table], delete: Callable[[bytes], None],
+                 decoder: Decoder, idle_timeout_ns: int,
+                 open_tcp_timeout_ns: int | None = None) -> None:
         self._read = read
         self._delete = delete
         self._decoder = decoder
@@ -136,3 +98,21 @@ class CounterSweep:
         self._counts = counts[keep]
         self._changed_ns = changed_ns[keep]
         return records
+
+
+class TableSweep:
+    """The sweep of the whole connection table: a CounterSweep for each of its parts."""
+
+    def __init__(self, datapath: Datapath, decoder: Decoder, idle_timeout_ns: int,
+                 open_tcp_timeout_ns: int) -> None:
+        self._parts = [CounterSweep(part.read, part.delete, decoder, idle_timeout_ns,
+                                    open_tcp_timeout_ns)
+                       for part in (SlotPart(datapath), MapPart(datapath))]
+
+    @property
+    def expired(self) -> int:
+        """Connections deleted for being idle, since the start."""
+        return sum(part.expired for part in self._parts)
+
+    def sweep(self, now_ns: int) -> list[flow_pb2.Flow]:
+        return [flow for part in self._parts for flow in part.sweep(now_ns)]

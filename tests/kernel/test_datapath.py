@@ -177,6 +177,41 @@ def test_icmp_echo(collector: Collector, config: LabConfig, family: int, request
     assert sent[0].destination.pod_name == "other"
 
 
+@pytest.mark.parametrize(("family", "echo"), [(4, "ICMPv4 EchoRequest"),
+                                              (6, "ICMPv6 EchoRequest")])
+def test_icmp_echo_records_have_the_type_that_opened_them(
+        collector: Collector, config: LabConfig, family: int, echo: str) -> None:
+    client, other = config.find("shop/client"), config.find("data/other")
+    src, dst = (client.ipv4, other.ipv4) if family == 4 else (client.ipv6, other.ipv6)
+    collector.sweep()  # the records of earlier tests' connections
+    start = collector.ring.next_seq()
+    run_in(config, "shop/client", "ping", dst, "2")
+    collector.sweep()
+    records = [(f.Summary, f.counters.packets_forward, f.counters.packets_reply)
+               for f in flows(wait_for(collector, start, lambda ev: True), src=src, dst=dst)
+               if f.HasField("counters") and "Echo" in f.Summary]
+    assert records == [(echo, 2, 2)]
+
+
+def test_icmp_error_records_have_the_type_that_opened_them(collector: Collector,
+                                                           config: LabConfig) -> None:
+    # IPv4 only: ICMPv6 errors share their connection (ICMP other than echo is keyed by the
+    # addresses) with the neighbour discovery between the same two addresses, whose first
+    # message names the connection.
+    client, other = config.find("shop/client"), config.find("data/other")
+    collector.sweep()  # the records of earlier tests' connections
+    start = collector.ring.next_seq()
+    # Nobody listens on the port: the kernel of `other` answers with an ICMP error.
+    run_in(config, "shop/client", "udp", other.ipv4, "9", "1", "10")
+    wait_for(collector, start, lambda ev: bool(flows(ev, src=other.ipv4, dst=client.ipv4)))
+    collector.sweep()
+    records = [(f.Summary, f.l4.ICMPv4.type, f.l4.ICMPv4.code, f.counters.packets_forward)
+               for f in flows(wait_for(collector, start, lambda ev: True), src=other.ipv4,
+                              dst=client.ipv4)
+               if f.HasField("counters")]
+    assert records == [("ICMPv4 DestinationUnreachable(Port)", 3, 3, 1)]
+
+
 def test_closed_port_gives_rst_and_the_kernels_drop_reason(collector: Collector,
                                                            config: LabConfig) -> None:
     client, other = config.find("shop/client"), config.find("data/other")

@@ -2,6 +2,8 @@
 
     ping ADDRESS COUNT              ICMP or ICMPv6 echo requests; exits 0 if all were answered
     udp ADDRESS PORT COUNT SIZE     COUNT datagrams of SIZE payload bytes from one socket
+    udp-from SPORT ADDRESS PORT COUNT SIZE
+                                    the same, from source port SPORT
     udp-spread ADDRESS PORT COUNT   one datagram from each of COUNT sockets, bound to source
                                     ports 20000, 20001, ... (distinct connections)
     tcp ADDRESS PORT SIZE           connect, send SIZE bytes, wait for the peer to close
@@ -69,8 +71,9 @@ def ping(address: str, count: int) -> int:
     return 0 if answered == count else 1
 
 
-def udp(address: str, port: int, count: int, size: int) -> int:
+def udp(address: str, port: int, count: int, size: int, source_port: int = 0) -> int:
     with socket.socket(_family(address), socket.SOCK_DGRAM) as sock:
+        sock.bind(("", source_port))
         for _ in range(count):
             sock.sendto(b"x" * size, (address, port))
     return 0
@@ -173,6 +176,8 @@ def main(argv: list[str]) -> int:
         return ping(args[0], int(args[1]))
     if command == "udp":
         return udp(args[0], int(args[1]), int(args[2]), int(args[3]))
+    if command == "udp-from":
+        return udp(args[1], int(args[2]), int(args[3]), int(args[4]), int(args[0]))
     if command == "udp-spread":
         return udp_spread(args[0], int(args[1]), int(args[2]))
     if command == "tcp":

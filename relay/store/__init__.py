@@ -5,7 +5,7 @@ queries that serve history and aggregates.
     store = Store(StoreConfig(dsn="chdb:///var/lib/flowscope/store"))
     store.start()
     store.write(flows)                    # Flow messages
-    store.write_serialized(serialized)    # or flows as their nodes serialized them
+    store.write_batch(batch)              # or a node's batch as it sent it (received.Batch)
     history = store.queries.history(HistoryRequest(number=20))
     store.stop()
 """

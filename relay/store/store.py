@@ -30,7 +30,7 @@ from flowscope.proto.flow import flow_pb2
 from flowscope.relay.store import ddl, migrations
 from flowscope.relay.store.config import StoreConfig
 from flowscope.relay.store.query import Queries
-from flowscope.relay.store.received import Batch, batches, flows_of, format_schema, frame, wire
+from flowscope.relay.store.received import Batch, batches, flows_of, format_schema, wire
 from flowscope.relay.store.spool import Spool
 from flowscope.relay.store.writer import InsertObserver, Writer, WriterCounters
 
@@ -136,11 +136,6 @@ class Store:
     def write(self, flows: Sequence[flow_pb2.Flow]) -> bool:
         """Queue flows for the store; False when the writer's queue stayed full."""
         return self._running().submit(batches(flows))
-
-    def write_serialized(self, flows: Sequence[bytes]) -> bool:
-        """Queue serialized flows (as nodes send them) for the store; False when the
-        writer's queue stayed full."""
-        return self._running().submit([Batch(frame(flows), len(flows))])
 
     def write_batch(self, batch: Batch) -> bool:
         """Queue a batch as a node sent it (a FlowBatch's wire); False when the

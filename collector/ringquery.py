@@ -20,8 +20,9 @@ none before the first selected entry of a `since` window nor after the last of a
 window. Entries a forward reader finds overwritten are reported as one LostEvent with source
 HUBBLE_RING_BUFFER per `lost_interval` at most, with the count lost since the previous report.
 
-Times: a flow's own; an agent event's own where it has one (AGENT_STARTED). The ring keeps
-no time of its own per entry, so other agent events fall in every time window.
+Times: a flow's own (Flow.time); an agent event's, the time the ring took it (as Hubble times
+events by its ring's envelope: most agent events carry no time of their own). `since` and
+`until` are both inclusive. `select` yields each entry with the time the ring took it.
 """
 
 from __future__ import annotations
@@ -50,13 +51,18 @@ class Query:
     until_ns: int | None = None
 
 
+# A ring entry as queries yield it: (the time the ring took it in nanoseconds, the event).
+Timed = tuple[int, Event]
+
+
 @dataclass(frozen=True, slots=True)
 class Interest:
     """Which ring entries a request selects, and how to tell their time."""
 
     selects: Callable[[Event], bool]
     carries: Callable[[Event], bool]
-    time_ns: Callable[[Event], int | None]
+    # The time `since` and `until` bound, from the event and the time the ring took it.
+    time_ns: Callable[[Event, int], int]
     # Whether entries lost under a forward reader are reported (GetAgentEvents has no way to).
     reports_losses: bool = True
 
@@ -65,17 +71,15 @@ def timestamp_ns(stamp: Timestamp) -> int:
     return stamp.seconds * 1_000_000_000 + stamp.nanos
 
 
-def flow_time_ns(event: Event) -> int | None:
+def flow_time_ns(event: Event, appended_ns: int) -> int:
+    """A flow's own time."""
     assert isinstance(event, flow_pb2.Flow)
     return timestamp_ns(event.time)
 
 
-def agent_event_time_ns(event: Event) -> int | None:
-    """An agent event's own time; only AGENT_STARTED carries one."""
-    assert isinstance(event, flow_pb2.AgentEvent)
-    if event.HasField("agent_start"):
-        return timestamp_ns(event.agent_start.time)
-    return None
+def appended_time_ns(event: Event, appended_ns: int) -> int:
+    """The time the ring took the entry."""
+    return appended_ns
 
 
 def flow_interest(keep: Callable[[flow_pb2.Flow], bool]) -> Interest:
@@ -90,7 +94,7 @@ def flow_interest(keep: Callable[[flow_pb2.Flow], bool]) -> Interest:
 AGENT_EVENTS: Final = Interest(
     selects=lambda event: isinstance(event, flow_pb2.AgentEvent),
     carries=lambda event: False,
-    time_ns=agent_event_time_ns,
+    time_ns=appended_time_ns,
     reports_losses=False,
 )
 
@@ -125,15 +129,15 @@ class RingLosses:
         return lost
 
 
-def newest_first(ring: FlowRing, end: int) -> Iterator[Event]:
+def newest_first(ring: FlowRing, end: int) -> Iterator[Timed]:
     """The entries before sequence `end`, newest first, down to the oldest still held."""
     high = end
     while True:
         low = max(high - READ_CHUNK, 0)
-        entries, lost = ring.read(low, high - low)
-        for seq, event in reversed(entries):
+        entries, lost = ring.read_timed(low, high - low)
+        for seq, appended_ns, event in reversed(entries):
             if seq < high:
-                yield event
+                yield appended_ns, event
         if lost or not entries:
             return
         high = low
@@ -145,11 +149,11 @@ def select(
     interest: Interest,
     active: Callable[[], bool],
     lost_interval: float,
-) -> Iterator[Event]:
+) -> Iterator[Timed]:
     """The entries `query` selects (and the entries `interest` carries), oldest first.
 
     With `follow`, keeps waiting for new entries while `active()` is true. Entries lost under
-    the reader come as HUBBLE_RING_BUFFER LostEvents.
+    the reader come as HUBBLE_RING_BUFFER LostEvents, timed when they are reported.
     """
     end = ring.next_seq()
     if query.first:
@@ -162,24 +166,24 @@ def select(
         yield from _forward(ring, end, None, 0, query, interest, active, lost_interval)
 
 
-def _last(ring: FlowRing, end: int, query: Query, interest: Interest) -> list[Event]:
+def _last(ring: FlowRing, end: int, query: Query, interest: Interest) -> list[Timed]:
     """The backlog for a query without `first`: the last `number` selected, or all since."""
-    picked: list[Event] = []
+    picked: list[Timed] = []
     counted = 0
     # Carried entries newer than everything selected before `until` are past `until` too.
     inside = query.until_ns is None
-    for event in newest_first(ring, end):
+    for appended_ns, event in newest_first(ring, end):
         if interest.carries(event):
             if inside:
-                picked.append(event)
+                picked.append((appended_ns, event))
         elif interest.selects(event):
-            when = interest.time_ns(event)
-            if when is not None and query.since_ns is not None and when < query.since_ns:
+            when = interest.time_ns(event, appended_ns)
+            if query.since_ns is not None and when < query.since_ns:
                 break
-            if when is not None and query.until_ns is not None and when > query.until_ns:
+            if query.until_ns is not None and when > query.until_ns:
                 continue
             inside = True
-            picked.append(event)
+            picked.append((appended_ns, event))
             counted += 1
             if counted == query.number:
                 break
@@ -196,7 +200,7 @@ def _forward(
     interest: Interest,
     active: Callable[[], bool],
     lost_interval: float,
-) -> Iterator[Event]:
+) -> Iterator[Timed]:
     """Entries from `start` on: up to `stop` and `limit` selected, or while `active()`."""
     losses = RingLosses(lost_interval)
     seq = start
@@ -205,28 +209,28 @@ def _forward(
     # Reading from the oldest entry, carried entries older than `since` are skipped too.
     inside = stop is None or query.since_ns is None
     while not done and active():
-        entries, lost = ring.read(seq, READ_CHUNK)
+        entries, lost = ring.read_timed(seq, READ_CHUNK)
         seq += lost
         if interest.reports_losses:
             losses.add(lost)
         if (report := losses.report()) is not None:
-            yield report
-        for entry_seq, event in entries:
+            yield _reported(report)
+        for entry_seq, appended_ns, event in entries:
             if stop is not None and entry_seq >= stop:
                 done = True
                 break
             seq = entry_seq + 1
             if interest.carries(event):
                 if inside:
-                    yield event
+                    yield appended_ns, event
             elif interest.selects(event):
-                when = interest.time_ns(event)
-                if when is not None and query.until_ns is not None and when > query.until_ns:
+                when = interest.time_ns(event, appended_ns)
+                if query.until_ns is not None and when > query.until_ns:
                     done = True  # the stream ends at the first entry past `until`
                     break
-                if when is None or query.since_ns is None or when >= query.since_ns:
+                if query.since_ns is None or when >= query.since_ns:
                     inside = True
-                    yield event
+                    yield appended_ns, event
                     counted += 1
                     if counted == limit:
                         done = True
@@ -236,7 +240,11 @@ def _forward(
         elif not entries:
             ring.wait(seq, CANCEL_POLL)
     if (report := losses.report(final=True)) is not None:
-        yield report
+        yield _reported(report)
+
+
+def _reported(report: flow_pb2.LostEvent) -> Timed:
+    return timestamp_ns(report.last), report
 
 
 def flows_rate(ring: FlowRing, now_ns: int, window_ns: int) -> float:
@@ -247,7 +255,7 @@ def flows_rate(ring: FlowRing, now_ns: int, window_ns: int) -> float:
     start = now_ns - window_ns
     count = 0
     oldest = now_ns
-    for event in newest_first(ring, ring.next_seq()):
+    for _, event in newest_first(ring, ring.next_seq()):
         if not isinstance(event, flow_pb2.Flow):
             continue
         when = timestamp_ns(event.time)
@@ -263,7 +271,7 @@ def flows_rate(ring: FlowRing, now_ns: int, window_ns: int) -> float:
 def namespaces(ring: FlowRing, since_ns: int) -> list[tuple[str, str]]:
     """(cluster, namespace) of the endpoints of the flows since `since_ns`, sorted."""
     found: set[tuple[str, str]] = set()
-    for event in newest_first(ring, ring.next_seq()):
+    for _, event in newest_first(ring, ring.next_seq()):
         if not isinstance(event, flow_pb2.Flow):
             continue
         if timestamp_ns(event.time) < since_ns:

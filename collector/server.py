@@ -3,7 +3,8 @@
 One port (default localhost:4244) serves
 
 * `observer.Observer` over the node's ring: GetFlows, GetAgentEvents, ServerStatus and
-  GetNamespaces as a Hubble node answers them (selection rules in ringquery.py); GetNodes
+  GetNamespaces as a Hubble node answers them (selection rules in ringquery.py; agent
+  events are timed, bounded and stamped by when the ring took them); GetNodes
   and GetDebugEvents are UNIMPLEMENTED, as GetNodes is on a Hubble node (the relay answers
   it) and because a collector records no debug events;
 * `grpc.health.v1.Health`, with service "hubble.server.Observer" SERVING while it runs;
@@ -45,7 +46,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 import flowscope
 from flowscope.collector import ringquery, stream
-from flowscope.collector.ring import Event, FlowRing
+from flowscope.collector.ring import FlowRing
 from flowscope.common.errors import FilterError, InputError
 from flowscope.common.fieldmask import FlowMask
 from flowscope.common.filters import compile_predicate
@@ -109,7 +110,7 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         node = self._status.node_name
         events = self._select(query, ringquery.flow_interest(keep), context)
-        for event in events:
+        for _, event in events:
             if isinstance(event, flow_pb2.Flow):
                 flow = event if mask is None else mask.apply(event)
                 yield observer_pb2.GetFlowsResponse(flow=flow, node_name=node, time=event.time)
@@ -126,12 +127,10 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
     ) -> Iterator[observer_pb2.GetAgentEventsResponse]:
         query = _query(request, context)
         node = self._status.node_name
-        for event in self._select(query, ringquery.AGENT_EVENTS, context):
+        for appended_ns, event in self._select(query, ringquery.AGENT_EVENTS, context):
             assert isinstance(event, flow_pb2.AgentEvent)
             response = observer_pb2.GetAgentEventsResponse(agent_event=event, node_name=node)
-            when = ringquery.agent_event_time_ns(event)
-            if when is not None:
-                response.time.FromNanoseconds(when)
+            response.time.FromNanoseconds(appended_ns)
             yield response
         self._end(query, context)
 
@@ -175,7 +174,7 @@ class ObserverServicer(observer_pb2_grpc.ObserverServicer):
 
     def _select(
         self, query: ringquery.Query, interest: ringquery.Interest, context: grpc.ServicerContext
-    ) -> Iterator[Event]:
+    ) -> Iterator[ringquery.Timed]:
         def active() -> bool:
             return context.is_active() and not self._stopping.is_set()
 

@@ -3,6 +3,8 @@
 Ring layout (sequence numbers from 1000): AGENT_STARTED, flows f0..f4, a datapath LostEvent
 of 7, flows f5..f9, ENDPOINT_CREATED. Flow fi is i seconds after T0; even flows come from
 namespace shop, odd ones from payments; f0, f3, f6, f9 are DROPPED, the others FORWARDED.
+The ring takes each flow half a second after its time, AGENT_STARTED at T0 - 1 s (it says
+it started at T0 - 2 s) and ENDPOINT_CREATED at T0 + 10 s.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nodetools import NODE, VERSION, StartServer, status, wait_until
 
-from flowscope.collector import ringquery
-from flowscope.collector.ring import FlowRing
+from flowscope.cli.main import main
+from flowscope.collector.ring import Event, FlowRing
 from flowscope.common.errors import FilterError
 from flowscope.common.filters import compile_predicate
 from flowscope.proto.flow import flow_pb2
@@ -53,15 +55,19 @@ def make_flow(i: int, when: int | None = None, namespace: str | None = None) -> 
 
 
 class WatchedRing(FlowRing):
-    """A ring that tells when a reader waits for new entries, and can hold readers back."""
+    """A ring that tells when a reader waits for new entries, and can hold readers back.
+
+    It takes entries at the time `now` says.
+    """
 
     def __init__(self, capacity: int = 64) -> None:
-        super().__init__(capacity, first_seq=1000)
+        self.now = T0
+        super().__init__(capacity, first_seq=1000, clock=lambda: self.now)
         self.waiting = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
 
-    def read(self, seq: int, limit: int) -> tuple[list[tuple[int, ringquery.Event]], int]:
+    def read(self, seq: int, limit: int) -> tuple[list[tuple[int, Event]], int]:
         self.gate.wait()
         return super().read(seq, limit)
 
@@ -72,19 +78,23 @@ class WatchedRing(FlowRing):
 
 def known_ring(capacity: int = 64) -> WatchedRing:
     ring = WatchedRing(capacity)
+    ring.now = T0 - SECOND
     ring.append(
         flow_pb2.AgentEvent(
             type=flow_pb2.AGENT_STARTED,
-            agent_start=flow_pb2.TimeNotification(time=stamp(T0 - SECOND)),
+            agent_start=flow_pb2.TimeNotification(time=stamp(T0 - 2 * SECOND)),
         )
     )
     for i in range(5):
+        ring.now = T0 + i * SECOND + SECOND // 2
         ring.append(make_flow(i))
     lost = flow_pb2.LostEvent(source=flow_pb2.PERF_EVENT_RING_BUFFER, num_events_lost=7)
     lost.last.FromNanoseconds(T0 + 4 * SECOND)
     ring.append(lost)
     for i in range(5, 10):
+        ring.now = T0 + i * SECOND + SECOND // 2
         ring.append(make_flow(i))
+    ring.now = T0 + 10 * SECOND
     ring.append(
         flow_pb2.AgentEvent(
             type=flow_pb2.ENDPOINT_CREATED,
@@ -345,6 +355,18 @@ def agent_labels(responses: Iterator[observer_pb2.GetAgentEventsResponse]) -> li
         ({"number": 5}, ["AGENT_STARTED", "ENDPOINT_CREATED"]),
         ({"number": 1, "first": True}, ["AGENT_STARTED"]),
         ({"number": 0}, []),
+        # Bounded by the time the ring took them, both bounds inclusive as for flows.
+        ({"since": stamp(T0 - SECOND)}, ["AGENT_STARTED", "ENDPOINT_CREATED"]),
+        ({"since": stamp(T0 - SECOND + 1)}, ["ENDPOINT_CREATED"]),
+        ({"since": stamp(T0 + 10 * SECOND)}, ["ENDPOINT_CREATED"]),
+        ({"since": stamp(T0 + 10 * SECOND + 1)}, []),
+        ({"until": stamp(T0 + 10 * SECOND), "number": 5}, ["AGENT_STARTED", "ENDPOINT_CREATED"]),
+        ({"until": stamp(T0 + 10 * SECOND - 1), "number": 5}, ["AGENT_STARTED"]),
+        ({"until": stamp(T0 - 2 * SECOND), "number": 5}, []),
+        ({"since": stamp(T0), "until": stamp(T0 + 9 * SECOND)}, []),
+        ({"since": stamp(T0 - 5 * SECOND), "number": 1}, ["ENDPOINT_CREATED"]),
+        ({"since": stamp(T0), "first": True}, ["ENDPOINT_CREATED"]),
+        ({"until": stamp(T0), "first": True}, ["AGENT_STARTED"]),
     ],
 )
 def test_get_agent_events(
@@ -354,18 +376,55 @@ def test_get_agent_events(
     assert agent_labels(observer.GetAgentEvents(request, timeout=5)) == expected
 
 
-def test_agent_events_carry_their_time_and_follow(start_server: StartServer) -> None:
+def test_agent_events_carry_the_time_the_ring_took_them(
+    observer: observer_pb2_grpc.ObserverStub,
+) -> None:
+    responses = list(observer.GetAgentEvents(observer_pb2.GetAgentEventsRequest(number=5)))
+    assert [(r.node_name, r.time) for r in responses] == [
+        (NODE, stamp(T0 - SECOND)),
+        (NODE, stamp(T0 + 10 * SECOND)),
+    ]
+
+
+def test_agent_events_follow_until(start_server: StartServer) -> None:
     ring = known_ring()
     _, channel = start_server(ring)
     stub = observer_pb2_grpc.ObserverStub(channel)
-    first = list(stub.GetAgentEvents(observer_pb2.GetAgentEventsRequest(number=1, first=True)))
-    assert (first[0].node_name, first[0].time) == (NODE, stamp(T0 - SECOND))
-    call = stub.GetAgentEvents(observer_pb2.GetAgentEventsRequest(follow=True), timeout=5)
+    request = observer_pb2.GetAgentEventsRequest(follow=True, until=stamp(T0 + 12 * SECOND))
+    call = stub.GetAgentEvents(request, timeout=5)
     assert ring.waiting.wait(2)
-    ring.append(make_flow(10))
-    ring.append(flow_pb2.AgentEvent(type=flow_pb2.ENDPOINT_DELETED))
-    assert flow_pb2.AgentEventType.Name(next(call).agent_event.type) == "ENDPOINT_DELETED"
-    call.cancel()  # type: ignore[attr-defined]
+    timeline: list[tuple[int, Event]] = [
+        (11, make_flow(11)),
+        (11, flow_pb2.AgentEvent(type=flow_pb2.ENDPOINT_DELETED)),
+        (12, flow_pb2.AgentEvent(type=flow_pb2.POLICY_UPDATED)),
+        (13, flow_pb2.AgentEvent(type=flow_pb2.POLICY_DELETED)),
+        (14, flow_pb2.AgentEvent(type=flow_pb2.ENDPOINT_CREATED)),
+    ]
+    for offset, event in timeline:
+        ring.now = T0 + offset * SECOND
+        ring.append(event)
+    assert [(r.time, flow_pb2.AgentEventType.Name(r.agent_event.type)) for r in call] == [
+        (stamp(T0 + 11 * SECOND), "ENDPOINT_DELETED"),
+        (stamp(T0 + 12 * SECOND), "POLICY_UPDATED"),
+    ]
+
+
+def test_observe_agent_events_prints_their_times(
+    start_server: StartServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, _ = start_server(known_ring())
+    argv = ["observe", "agent-events", "--server", f"127.0.0.1:{server.port}"]
+    since = rfc3339(T0 - SECOND)
+    assert main([*argv, "--since", since, "--time-format", "RFC3339"]) == 0
+    assert capsys.readouterr() == (
+        f"{since}: AGENT_STARTED (start time: {rfc3339(T0 - 2 * SECOND)})\n"
+        f"{rfc3339(T0 + 10 * SECOND)}: ENDPOINT_CREATED (id: 12, pod name: pod-12)\n",
+        "",
+    )
+
+
+def rfc3339(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // SECOND))
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from flowscope.collector.ring import FlowRing
+from flowscope.collector.ring import FlowRing, flow_clock
 from flowscope.common.schema import derived_uuid
 from flowscope.proto.flow import flow_pb2
+
+MILLISECOND = 1_000_000
 
 
 def test_flows_get_their_sequence_as_node_sequence() -> None:
@@ -60,3 +63,37 @@ def test_flows_get_uuids_derived_from_node_and_sequence() -> None:
     kept = flow_pb2.Flow(uuid="given")
     ring.append(kept)
     assert kept.uuid == "given"
+
+
+def test_entries_keep_the_time_the_ring_took_them() -> None:
+    times = iter([500, 700, 900, 1100])
+    ring = FlowRing(3, first_seq=10, clock=lambda: next(times))
+    ring.append(flow_pb2.AgentEvent(type=flow_pb2.AGENT_STARTED))
+    ring.append(flow_pb2.Flow(uuid="a"))
+    ring.append(flow_pb2.LostEvent(num_events_lost=1))
+    ring.append(flow_pb2.Flow(uuid="b"))  # overwrites seq 10
+    entries, lost = ring.read_timed(10, limit=10)
+    assert lost == 1
+    assert [(seq, appended) for seq, appended, _ in entries] == [(11, 700), (12, 900), (13, 1100)]
+    assert [event for _, _, event in entries] == [event for _, event in ring.read(11, 10)[0]]
+    assert ring.read_timed(12, limit=1) == ([(12, 900, flow_pb2.LostEvent(num_events_lost=1))], 0)
+
+
+def test_the_default_clock_counts_nanoseconds_since_the_epoch() -> None:
+    ring = FlowRing(2)
+    before = time.time_ns()
+    ring.append(flow_pb2.Flow())
+    ring.append(flow_pb2.Flow())
+    after = time.time_ns()
+    (_, first, _), (_, second, _) = ring.read_timed(ring.first_seq(), 2)[0]
+    # the wall clock and the shifted monotonic clock may differ by the time between readings
+    assert before - MILLISECOND <= first <= second <= after + MILLISECOND
+
+
+def test_the_flow_clock_ignores_later_steps_of_the_wall_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = flow_clock()
+    now = time.time_ns()
+    monkeypatch.setattr(time, "time_ns", lambda: now - 3600 * 1_000_000_000)
+    assert abs(clock() - now) < MILLISECOND

@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
+from google.protobuf.message import DecodeError
+
 from flowscope.proto.flow import flow_pb2
 from flowscope.proto.observer import observer_pb2
 from flowscope.proto.relay import relay_pb2
@@ -113,6 +115,8 @@ class LiveHub:
         self._ticker: threading.Thread | None = None
         # Responses the subscriptions' full queues lost, over all clients so far.
         self.lost = 0
+        # Flows of the nodes' batches that did not read as flows.
+        self.malformed = 0
 
     def start(self) -> None:
         self._ticker = threading.Thread(target=self._tick, name="relay-merge", daemon=True)
@@ -136,9 +140,10 @@ class LiveHub:
             self._merge.stop_waiting(node)
             self._deliver(self._merge.release())
 
-    def push(self, batch: stream_pb2.FlowBatch) -> None:
+    def push(self, batch: stream_pb2.EncodedFlowBatch) -> None:
         """A node's batch, as received; its flows join the merge. With no subscription
-        nothing is held (nor a response made)."""
+        nothing is held, nor even read; a flow that does not read is counted in
+        `malformed`."""
         node = batch.node_name
         with self._lock:
             for lost in self._losses(batch):
@@ -147,11 +152,15 @@ class LiveHub:
             if not self._subscriptions:
                 self._merge.release(everything=True)  # so that a new cut is _next
                 return
-            items = [
-                MergeItem(flow.node_sequence, _time_ns(response), response)
-                for flow in batch.flows
-                for response in (Response(flow=flow, node_name=node, time=flow.time),)
-            ]
+            items = []
+            for data in batch.flows:
+                try:
+                    flow = flow_pb2.Flow.FromString(data)
+                except DecodeError:
+                    self.malformed += 1
+                    continue
+                response = Response(flow=flow, node_name=node, time=flow.time)
+                items.append(MergeItem(flow.node_sequence, _time_ns(response), response))
             self._merge.push(node, items)
             self._deliver(self._merge.release())
 
@@ -187,7 +196,7 @@ class LiveHub:
             depths = [subscription.depth() for subscription in self._subscriptions]
         return sum(depths), max(depths, default=0)
 
-    def _losses(self, batch: stream_pb2.FlowBatch) -> list[Response]:
+    def _losses(self, batch: stream_pb2.EncodedFlowBatch) -> list[Response]:
         """The node's lost events, and one for the entries its ring overwrote unsent."""
         node = batch.node_name
         responses = [

@@ -50,11 +50,11 @@ class FollowConfig:
 
 @dataclass(frozen=True, slots=True)
 class NodeBatch:
-    """A batch as the node sent it: its wire, kept for the store, and the FlowBatch
-    read from it (which checks the wire before the store takes it)."""
+    """A batch as the node sent it: its wire, kept for the store, and that wire read
+    with the flows left serialized."""
 
     raw: bytes
-    batch: stream_pb2.FlowBatch
+    batch: stream_pb2.EncodedFlowBatch
 
 
 _FOLLOW: Final = f"/{stream_pb2.DESCRIPTOR.services_by_name['FlowStream'].full_name}/Follow"
@@ -181,9 +181,9 @@ class Follower:
                     self._call = None
         raise _Failure(UNAVAILABLE, f"{self.peer.address} ended the stream")
 
-    def _read(self, raw: bytes) -> stream_pb2.FlowBatch:
+    def _read(self, raw: bytes) -> stream_pb2.EncodedFlowBatch:
         try:
-            return stream_pb2.FlowBatch.FromString(raw)
+            return stream_pb2.EncodedFlowBatch.FromString(raw)
         except DecodeError as error:
             raise _Failure(ERROR, f"{self.peer.address} sent a malformed batch: {error}") from None
 

@@ -30,9 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from google.protobuf.message import DecodeError
+
 import flowscope
 from flowscope.common.errors import StorageError
 from flowscope.common.metrics import Metrics, Samples
+from flowscope.proto.flow import flow_pb2
 from flowscope.proto.relay import relay_pb2
 from flowscope.relay.fanout import HubConfig, LiveHub
 from flowscope.relay.follow import CONNECTED, FollowConfig, Follower, NodeBatch, NodeState
@@ -221,6 +224,8 @@ class Relay:
                 ("store_queue",): writer.queue_overflow,
                 ("store_spool",): writer.spool_overflow,
                 ("live_client_queue",): self._hub.lost,
+                ("store_malformed",): writer.malformed,
+                ("live_malformed",): self._hub.malformed,
             },
             "store_insert_errors_total": {("flows",): writer.insert_failures},
             "spool_bytes": {(): counters.spool_bytes if counters is not None else 0},
@@ -306,9 +311,14 @@ class Relay:
 
 
 def _store_batch(received: NodeBatch) -> Batch:
-    """A node's batch for the store, as it came: one node's flows in sequence order."""
+    """A node's batch for the store, as it came: one node's flows in sequence order,
+    known by its first and last flow (when these do not read as one node's, the
+    writer reads every flow)."""
     flows = received.batch.flows
-    first, last = flows[0], flows[-1]
+    try:
+        first, last = flow_pb2.Flow.FromString(flows[0]), flow_pb2.Flow.FromString(flows[-1])
+    except DecodeError:
+        return Batch(received.raw, len(flows))
     if first.node_name != last.node_name:
-        return Batch(received.raw, len(flows))  # the writer reads each flow's node
+        return Batch(received.raw, len(flows))
     return Batch(received.raw, len(flows), first.node_name, first.node_sequence, last.node_sequence)

@@ -97,15 +97,16 @@ def flows_of(batch: Batch) -> list[bytes]:
     return list(stream_pb2.EncodedFlowBatch.FromString(batch.data).flows)
 
 
-def wire(batches: Sequence[Batch]) -> bytes:
-    """batches as one insert's data: length-delimited ReceivedBatch messages, each
-    the batch as field 1 (received) and again as field 2 (kept)."""
+def wire(batches: Sequence[Batch]) -> list[bytes]:
+    """batches as one insert's data, in pieces to write one after the other:
+    length-delimited ReceivedBatch messages, each the batch as field 1 (received)
+    and again as field 2 (kept)."""
     parts: list[bytes] = []
     for batch in batches:
         length = _length(len(batch.data))
         size = 2 * (1 + len(length) + len(batch.data))
         parts += (_length(size), b"\x0a", length, batch.data, b"\x12", length, batch.data)
-    return b"".join(parts)
+    return parts
 
 
 def proto() -> str:

@@ -14,12 +14,14 @@ common/schema computes."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,25 @@ class StoreCounters:
     spool_files: int
     spool_bytes: int
     partitions_dropped: int
+
+
+def _quoted(text: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@contextlib.contextmanager
+def _memory_file(parts: Sequence[bytes]) -> Iterator[str]:
+    """A file in memory holding parts one after the other; its path while open."""
+    descriptor = os.memfd_create("flowscope-insert", os.MFD_CLOEXEC)
+    try:
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        yield f"/proc/self/fd/{descriptor}"
+    finally:
+        os.close(descriptor)
 
 
 class Store:
@@ -224,14 +245,23 @@ class Store:
         return rows
 
     def _insert_received(self, batches: Sequence[Batch]) -> None:
-        """Insert batches into the landing table, in the Protobuf format (chDB)."""
+        """Insert batches into the landing table, in the Protobuf format (chDB).
+
+        The engine reads the data from a file: an in-memory one, since the engine is
+        in this process (clickhouse-connect's raw_insert would write it to disk)."""
         table = self.layout.name(ddl.RECEIVED)
         if self.before_insert is not None:
             self.before_insert(table)
-        data = wire(batches)
+        settings = ", ".join(
+            f"{name} = {_quoted(str(value))}" for name, value in self._insert_settings.items()
+        )
         client = self._insert_clients.get()
         try:
-            client.raw_insert(table, None, data, self._insert_settings, "Protobuf")
+            with _memory_file(wire(batches)) as path:
+                client.command(
+                    f"INSERT INTO {table} FROM INFILE {_quoted(path)}"
+                    f" SETTINGS {settings} FORMAT Protobuf"
+                )
         finally:
             self._insert_clients.put(client)
         self._after_insert()

@@ -3,7 +3,10 @@ bounded queue; the writer's thread drops what the per-node cursor says is
 already stored, gathers batches into inserts by size and by time, and runs
 `insert_threads` inserts at once (each insert decodes on one engine thread).
 Inserts the store refuses go to the spool, which is replayed in order once the
-store takes inserts again. Everything lost is counted."""
+store takes inserts again; before that, the refused batches are read in
+Python, and flows that do not read as flows are dropped (counted as
+malformed) and the rest inserted again: a malformed flow never holds the
+others back. Everything lost is counted."""
 
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
+
 from flowscope.common.errors import StorageError
 from flowscope.proto.flow import flow_pb2
+from flowscope.proto.stream import stream_pb2
 from flowscope.relay.store.config import StoreConfig
 from flowscope.relay.store.received import Batch, flows_of, frame
 from flowscope.relay.store.spool import Spool
@@ -38,6 +44,7 @@ class WriterCounters:
     replayed: int = 0
     spool_overflow: int = 0
     spool_corrupt_files: int = 0
+    malformed: int = 0
     inserts: int = 0
     insert_failures: int = 0
     last_error: str = ""
@@ -162,8 +169,13 @@ class Writer:
                     self.counters.duplicates += batch.size
                 return None
         fresh = []
+        malformed = 0
         for flow in flows_of(batch):
-            keys = flow_pb2.Flow.FromString(flow)
+            try:
+                keys = flow_pb2.Flow.FromString(flow)
+            except DecodeError:
+                malformed += 1
+                continue
             sequence = keys.node_sequence
             if sequence:
                 if sequence <= cursors.get(keys.node_name, 0):
@@ -171,7 +183,8 @@ class Writer:
                 cursors[keys.node_name] = sequence
             fresh.append(flow)
         with self._lock:
-            self.counters.duplicates += batch.size - len(fresh)
+            self.counters.malformed += malformed
+            self.counters.duplicates += batch.size - len(fresh) - malformed
         if len(fresh) == batch.size:
             return batch
         return Batch(frame(fresh), len(fresh)) if fresh else None
@@ -193,11 +206,37 @@ class Writer:
             behind = len(self._spool) > 0
         if behind:
             self._to_spool(batches)  # behind older spooled batches, to keep the order
-        elif self._try_insert(batches):
-            with self._lock:
-                self.counters.stored += sum(batch.size for batch in batches)
-        else:
-            self._to_spool(batches)
+            return
+        if not self._try_insert(batches):
+            readable = self._readable(batches)
+            if readable is None or not self._try_insert(readable):
+                self._to_spool(readable if readable is not None else batches)
+                return
+            batches = readable
+        with self._lock:
+            self.counters.stored += sum(batch.size for batch in batches)
+
+    def _readable(self, batches: list[Batch]) -> list[Batch] | None:
+        """batches without the flows that do not read as flows (counted as malformed);
+        None when every flow reads."""
+        readable = []
+        dropped = 0
+        for batch in batches:
+            try:
+                stream_pb2.FlowBatch.FromString(batch.data)
+            except DecodeError:
+                flows = [flow for flow in flows_of(batch) if _reads(flow)]
+                dropped += batch.size - len(flows)
+                if flows:
+                    readable.append(Batch(frame(flows), len(flows)))
+            else:
+                readable.append(batch)
+        if not dropped:
+            return None
+        with self._lock:
+            self.counters.malformed += dropped
+            self.counters.last_error = f"dropped {dropped} malformed flows"
+        return readable
 
     def _try_insert(self, batches: Sequence[Batch]) -> bool:
         started = time.monotonic()
@@ -248,6 +287,14 @@ class Writer:
                 self._spool.remove(path)
                 self.counters.replayed += len(flows)
                 self.counters.stored += len(flows)
+
+
+def _reads(flow: bytes) -> bool:
+    try:
+        flow_pb2.Flow.FromString(flow)
+    except DecodeError:
+        return False
+    return True
 
 
 def _pieces(batch: Batch | None, limit: int) -> list[Batch]:

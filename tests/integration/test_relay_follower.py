@@ -71,7 +71,10 @@ def test_batches_keep_their_wire_and_a_malformed_one_is_a_node_error(node: str) 
         assert errored.wait(10)
     finally:
         follower.stop()
-    assert [(b.raw, b.batch) for b in batches] == [(GOOD.SerializeToString(), GOOD)]
+    wire = GOOD.SerializeToString()
+    assert [(b.raw, b.batch) for b in batches] == [
+        (wire, stream_pb2.EncodedFlowBatch.FromString(wire))
+    ]
     assert states[0][0] == relay_pb2.NODE_CONNECTED
     assert states[-1][0] == relay_pb2.NODE_ERROR
     assert states[-1][1].startswith(f"{node} sent a malformed batch: ")

@@ -179,7 +179,7 @@ def test_landing_rows_hold_the_batch_twice() -> None:
     assert data == b"".join(bytes([0x2A, len(flow)]) + flow for flow in flows)
     assert len(data) < 62  # one-byte lengths below
     body = bytes([0x0A, len(data)]) + data + bytes([0x12, len(data)]) + data
-    assert wire([Batch(data, 2), Batch(data, 2)]) == (bytes([len(body)]) + body) * 2
+    assert b"".join(wire([Batch(data, 2), Batch(data, 2)])) == (bytes([len(body)]) + body) * 2
 
 
 def test_batches_are_runs_of_one_node_in_sequence() -> None:

@@ -12,6 +12,7 @@ import pytest
 from store_support import config, drop, realistic, running, stored_count
 
 from flowscope.relay.store import Store
+from flowscope.relay.store.received import Batch, frame
 from flowscope.relay.store.spool import Spool, decode, encode
 
 pytestmark = pytest.mark.store
@@ -86,6 +87,24 @@ def test_duplicates_are_dropped_against_the_cursor(store: Store) -> None:
     assert store.counters().writer.duplicates - before == 50
     assert stored_count(store) == (700, 700)
     assert store.cursors() == store.queries.cursors()
+
+
+def test_malformed_flows_are_dropped_counted_and_hold_nothing_back(store: Store) -> None:
+    before = store.counters().writer
+    node = FLOWS[700].node_name
+    own = [flow for flow in FLOWS[700:800] if flow.node_name == node][:10]
+    wire = [flow.SerializeToString() for flow in own]
+    wire.insert(5, b"\x0a\x05ab")  # field 1 announcing 5 bytes where 2 follow
+    batch = Batch(frame(wire), len(wire), node, own[0].node_sequence, own[-1].node_sequence)
+    unnamed = Batch(frame([b"\x0a\x05ab", wire[0]]), 2)  # read flow by flow: a duplicate
+    assert store.write_batch(batch) and store.write_batch(unnamed)
+    assert store.drain()
+    after = store.counters().writer
+    assert after.malformed - before.malformed == 2
+    assert after.stored - before.stored == 10
+    assert after.duplicates - before.duplicates == 1
+    assert (after.spooled, after.insert_failures - before.insert_failures) == (before.spooled, 1)
+    assert stored_count(store) == (710, 710)
 
 
 def test_spool_overflow_is_counted(tmp_path: Path) -> None:

@@ -85,13 +85,16 @@ def test_a_slow_client_gets_a_lost_event_for_what_overflowed() -> None:
     assert subscription.take(timeout=0) == []
 
 
-def _batch(node: str, first: int, times: list[int], lost: int = 0) -> stream_pb2.FlowBatch:
-    batch = stream_pb2.FlowBatch(
+def _batch(
+    node: str, first: int, times: list[int], lost: int = 0
+) -> stream_pb2.EncodedFlowBatch:
+    batch = stream_pb2.EncodedFlowBatch(
         node_name=node, first_sequence=first, next_sequence=first + len(times) + lost, lost=lost
     )
     for offset, time_ns in enumerate(times):
-        flow = batch.flows.add(node_name=node, node_sequence=first + lost + offset)
+        flow = flow_pb2.Flow(node_name=node, node_sequence=first + lost + offset)
         flow.time.FromNanoseconds(time_ns)
+        batch.flows.append(flow.SerializeToString())
     return batch
 
 
@@ -126,3 +129,15 @@ def test_without_subscriptions_the_hub_holds_nothing() -> None:
     hub.push(_batch("a", 13, [500]))
     taken = subscription.take(timeout=0)
     assert [(r.node_name, r.flow.node_sequence) for r in taken] == [("b", 50)]
+
+
+def test_flows_that_do_not_read_are_counted_not_sent() -> None:
+    hub = LiveHub(HubConfig(sort_buffer=1, drain_timeout=60.0), "relay")
+    hub.follow("a", 10)
+    subscription, _ = hub.subscribe()
+    batch = _batch("a", 10, [100, 200])
+    batch.flows.insert(1, b"\x0a\x05ab")  # field 1 announcing 5 bytes where 2 follow
+    hub.push(batch)
+    taken = subscription.take(timeout=0)
+    assert [r.flow.node_sequence for r in taken] == [10, 11]
+    assert hub.malformed == 1

@@ -1,7 +1,11 @@
 """The store's writer: batches of serialized flows (received.Batch) wait in a
 bounded queue; the writer's thread drops what the per-node cursor says is
-already stored, gathers batches into inserts by size and by time, and runs
-`insert_threads` inserts at once (each insert decodes on one engine thread).
+already stored, and gathers batches into inserts by size and by time in
+`insert_threads` lanes that insert at once (each insert decodes on one engine
+thread). A node's batches always go to the same lane, whose inserts run one
+after the other: each node's flows commit in order, so the highest sequence
+stored per node (where a restarted relay resumes) never has an unstored flow
+of that node below it.
 Inserts the store refuses go to the spool, which is replayed in order once the
 store takes inserts again; before that, the refused batches are read in
 Python, and flows that do not read as flows are dropped (counted as
@@ -72,17 +76,15 @@ class Writer:
         self._cursors = cursors
         self._queue: queue.Queue[object] = queue.Queue(config.queue_max_batches)
         self._thread: threading.Thread | None = None
-        self._inserters: ThreadPoolExecutor | None = None
-        self._in_flight: deque[Future[None]] = deque()
+        self._lanes: list[_Lane] = []
+        self._lane_of: dict[str, _Lane] = {}
         # Guards the counters and the spool against the insert threads.
         self._lock = threading.Lock()
         self._next_retry = 0.0
         self.counters = WriterCounters()
 
     def start(self) -> None:
-        self._inserters = ThreadPoolExecutor(
-            self._config.insert_threads, thread_name_prefix="flowscope-store-insert"
-        )
+        self._lanes = [_Lane(index) for index in range(self._config.insert_threads)]
         self._thread = threading.Thread(
             target=self._run, name="flowscope-store-writer", daemon=True
         )
@@ -94,9 +96,9 @@ class Writer:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
-        if self._inserters is not None:
-            self._inserters.shutdown()
-            self._inserters = None
+        for lane in self._lanes:
+            lane.inserter.shutdown()
+        self._lanes = []
 
     def submit(self, batches: Sequence[Batch]) -> bool:
         """Queue batches for the store; False, counted, when the queue stays full."""
@@ -119,12 +121,10 @@ class Writer:
         return dict(self._cursors)
 
     def _run(self) -> None:
-        pending: list[Batch] = []
-        rows = 0
-        deadline = 0.0
         limit = self._config.batch_max_rows
         while True:
-            wait = self._config.retry_interval if not pending else deadline - time.monotonic()
+            deadlines = [lane.deadline for lane in self._lanes if lane.pending]
+            wait = min(deadlines) - time.monotonic() if deadlines else self._config.retry_interval
             try:
                 item = self._queue.get(timeout=max(wait, 0.0))
             except queue.Empty:
@@ -132,17 +132,12 @@ class Writer:
             if isinstance(item, list):
                 for batch in item:
                     for piece in _pieces(self._fresh(batch), limit):
-                        if not pending:
-                            deadline = time.monotonic() + self._config.batch_max_wait
-                        pending.append(piece)
-                        rows += piece.size
-                        if rows >= limit:
-                            self._dispatch(pending)
-                            pending, rows = [], 0
+                        self._route(piece)
             final = item is _STOP or isinstance(item, threading.Event)
-            if pending and (final or time.monotonic() >= deadline):
-                self._dispatch(pending)
-                pending, rows = [], 0
+            now = time.monotonic()
+            for lane in self._lanes:
+                if lane.pending and (final or now >= lane.deadline):
+                    self._dispatch(lane)
             if len(self._spool) and (final or time.monotonic() >= self._next_retry):
                 self._settle()
                 self._replay()
@@ -152,6 +147,27 @@ class Writer:
                 item.set()
             if item is _STOP:
                 return
+
+    def _route(self, batch: Batch) -> None:
+        """Add batch to its node's lane, and insert the lane's batches once they are
+        enough; a batch of unknown nodes is inserted alone, with no insert beside it."""
+        if batch.node is None:
+            for lane in self._lanes:
+                if lane.pending:
+                    self._dispatch(lane)
+            self._settle()
+            self._write([batch])
+            return
+        if batch.node not in self._lane_of:  # a new node joins the lane that took the fewest
+            self._lane_of[batch.node] = min(self._lanes, key=lambda lane: lane.rows)
+        lane = self._lane_of[batch.node]
+        if not lane.pending:
+            lane.deadline = time.monotonic() + self._config.batch_max_wait
+        lane.pending.append(batch)
+        lane.pending_rows += batch.size
+        lane.rows += batch.size
+        if lane.pending_rows >= self._config.batch_max_rows:
+            self._dispatch(lane)
 
     def _fresh(self, batch: Batch) -> Batch | None:
         """The batch's flows past their node's cursor (flows without a sequence
@@ -189,17 +205,19 @@ class Writer:
             return batch
         return Batch(frame(fresh), len(fresh)) if fresh else None
 
-    def _dispatch(self, batches: list[Batch]) -> None:
-        """Write batches on an insert thread, once one is free."""
-        assert self._inserters is not None
-        if len(self._in_flight) >= self._config.insert_threads:
-            self._in_flight.popleft().result()
-        self._in_flight.append(self._inserters.submit(self._write, batches))
+    def _dispatch(self, lane: _Lane) -> None:
+        """Queue the lane's batches as its next insert; at most one waits behind the
+        one running."""
+        while len(lane.in_flight) > 1:
+            lane.in_flight.popleft().result()
+        lane.in_flight.append(lane.inserter.submit(self._write, lane.pending))
+        lane.pending, lane.pending_rows = [], 0
 
     def _settle(self) -> None:
         """Wait for the inserts in flight."""
-        while self._in_flight:
-            self._in_flight.popleft().result()
+        for lane in self._lanes:
+            while lane.in_flight:
+                lane.in_flight.popleft().result()
 
     def _write(self, batches: list[Batch]) -> None:
         with self._lock:
@@ -287,6 +305,19 @@ class Writer:
                 self._spool.remove(path)
                 self.counters.replayed += len(flows)
                 self.counters.stored += len(flows)
+
+
+class _Lane:
+    """Inserts one after the other: its own thread, the batches it gathers, and the
+    flows it took so far (new nodes join the lane with the fewest)."""
+
+    def __init__(self, index: int) -> None:
+        self.inserter = ThreadPoolExecutor(1, thread_name_prefix=f"flowscope-store-lane-{index}")
+        self.in_flight: deque[Future[None]] = deque()
+        self.pending: list[Batch] = []
+        self.pending_rows = 0
+        self.deadline = 0.0
+        self.rows = 0
 
 
 def _reads(flow: bytes) -> bool:

@@ -107,7 +107,8 @@ def test_cursors_and_spool_survive_a_restart(backend: str, tmp_path: Path) -> No
         store.write(flows[150:300])  # 50 already stored, 100 spooled
         assert store.drain()
         assert store.counters().writer.duplicates == 50
-        assert store.counters().spool_files == 1
+        assert store.counters().writer.spooled == 100
+        assert store.counters().spool_files >= 1  # one or more inserts, by lane and time
     with running(settings) as store:  # the spool is replayed after the restart
         expected = {
             node: max(f.node_sequence for f in flows[:300] if f.node_name == node)

@@ -37,8 +37,13 @@ FAULT = Fault()
 
 @pytest.fixture(scope="module")
 def store(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    # One lane: the counts of inserts and spool files below are one lane's.
     settings = config(
-        backend, Path(tmp_path_factory.mktemp("writer")), batch_max_rows=100, batch_max_wait=0.3
+        backend,
+        Path(tmp_path_factory.mktemp("writer")),
+        batch_max_rows=100,
+        batch_max_wait=0.3,
+        insert_threads=1,
     )
     with running(settings, FAULT) as opened:
         yield opened

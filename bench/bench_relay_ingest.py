@@ -29,6 +29,8 @@ from pathlib import Path
 
 import flowgen
 import grpc
+from bench_node_stream import cpu_seconds
+from bench_store_ingest import cpu_model
 
 from flowscope.common import schema
 from flowscope.proto.flow import flow_pb2
@@ -84,11 +86,6 @@ def serve(node: str, count: int, batch: int, end_ns: int, spacing_ns: int) -> No
     server.stop(0)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -99,13 +96,6 @@ def counter(metrics: str, name: str, label: str = "") -> int:
     pattern = rf"^flowscope_{name}(?:{{[^}}]*{label}[^}}]*}})? (\d+(?:\.\d+)?(?:e\+\d+)?)$"
     match = re.search(pattern, metrics, re.MULTILINE)
     return int(float(match.group(1))) if match else 0
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> int:

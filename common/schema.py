@@ -331,19 +331,20 @@ def _ported_l4_sql(data: str) -> str:
     )
 
 
-def _string_literal(text: str) -> str:
+def sql_string(text: str) -> str:
+    """text as a ClickHouse string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def http_path_sql(url: str) -> str:
     """SQL of accessors.http_path(url), from the same patterns."""
-    groups = f"extractGroups({url}, {_string_literal(accessors.URL_PARTS)})"
+    groups = f"extractGroups({url}, {sql_string(accessors.URL_PARTS)})"
     scheme, authority, path = (f"{groups}[{index}]" for index in (1, 2, 3))
     decoded = f"decodeURLComponent({path})"
-    control = f"match({url}, {_string_literal(accessors.URL_CONTROL)})"
-    brackets = f"match({authority}, {_string_literal(accessors.URL_BRACKETS)})"
-    bracketed = f"match({authority}, {_string_literal(accessors.URL_BRACKETED_HOST)})"
-    bad_escape = f"match({path}, {_string_literal(accessors.URL_BAD_ESCAPE)})"
+    control = f"match({url}, {sql_string(accessors.URL_CONTROL)})"
+    brackets = f"match({authority}, {sql_string(accessors.URL_BRACKETS)})"
+    bracketed = f"match({authority}, {sql_string(accessors.URL_BRACKETED_HOST)})"
+    bad_escape = f"match({path}, {sql_string(accessors.URL_BAD_ESCAPE)})"
     return (
         f"multiIf({control} OR ({scheme} = '' AND NOT startsWith({url}, '/')), NULL,"
         f" {brackets} AND NOT {bracketed}, NULL,"

@@ -53,11 +53,6 @@ class StoreCounters:
     partitions_dropped: int
 
 
-def _quoted(text: str) -> str:
-    """A ClickHouse string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 @contextlib.contextmanager
 def _memory_file(parts: Sequence[bytes]) -> Iterator[str]:
     """A file in memory holding parts one after the other; its path while open."""
@@ -253,13 +248,14 @@ class Store:
         if self.before_insert is not None:
             self.before_insert(table)
         settings = ", ".join(
-            f"{name} = {_quoted(str(value))}" for name, value in self._insert_settings.items()
+            f"{name} = {schema.sql_string(str(value))}"
+            for name, value in self._insert_settings.items()
         )
         client = self._insert_clients.get()
         try:
             with _memory_file(wire(batches)) as path:
                 client.command(
-                    f"INSERT INTO {table} FROM INFILE {_quoted(path)}"
+                    f"INSERT INTO {table} FROM INFILE {schema.sql_string(path)}"
                     f" SETTINGS {settings} FORMAT Protobuf"
                 )
         finally:

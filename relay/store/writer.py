@@ -185,6 +185,7 @@ class Writer:
                     self.counters.duplicates += batch.size
                 return None
         fresh = []
+        sequences = []
         malformed = 0
         for flow in flows_of(batch):
             try:
@@ -198,12 +199,16 @@ class Writer:
                     continue
                 cursors[keys.node_name] = sequence
             fresh.append(flow)
+            sequences.append(sequence)
         with self._lock:
             self.counters.malformed += malformed
             self.counters.duplicates += batch.size - len(fresh) - malformed
         if len(fresh) == batch.size:
             return batch
-        return Batch(frame(fresh), len(fresh)) if fresh else None
+        if not fresh:
+            return None
+        # What is left of one node's run is still that node's, for its lane.
+        return Batch(frame(fresh), len(fresh), batch.node, sequences[0], sequences[-1])
 
     def _dispatch(self, lane: _Lane) -> None:
         """Queue the lane's batches as its next insert; at most one waits behind the
